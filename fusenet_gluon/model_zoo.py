@@ -1,0 +1,429 @@
+"""Gluon HybridBlocks that mirror the original graphs layer for layer and name for name.
+
+Every parameter has the original's name (``g1_b1_d1_two1_conv_weight``, ``cls_fc_bias``,
+...), except BatchNorm's running statistics, which Gluon calls ``..._running_mean`` /
+``..._running_var`` where the original has ``..._moving_mean`` / ``..._moving_var``.
+Every layer declares its input channels, so parameter shapes are known before the first
+forward. The networks return logits; the softmax lives in the loss.
+
+The block counts, widths and names come from :mod:`fusenet_gluon.arch`, shared with the
+symbol graphs of :mod:`fusenet_gluon.symbol_graphs`.
+"""
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+
+from . import arch, symbol_graphs
+
+__all__ = ['ConvBN', 'PlainBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock', 'FuseBlock',
+           'CrossBlock', 'Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock',
+           'CifarFuseNet', 'ImageNetFuseNet', 'get_model', 'list_models']
+
+
+# ---------------------------------------------------------------- CIFAR/SVHN layers
+class ConvBN(HybridBlock):
+    """The original's basic layer N: ``N_conv`` -> ``N_bn`` -> optional ReLU.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name N, relative to the enclosing block.
+    kin, kout : int
+        Input and output channels.
+    kernel, stride, pad : int
+    relu : bool
+        Whether a ReLU follows the BatchNorm.
+
+    Input (N, kin, H, W); output (N, kout, H', W').
+    """
+
+    def __init__(self, name, kin, kout, kernel, stride, pad, relu=True, **kwargs):
+        super(ConvBN, self).__init__(prefix=name + '_', **kwargs)
+        self.relu = relu
+        with self.name_scope():
+            self.conv = nn.Conv2D(kout, kernel, stride, pad, use_bias=False, in_channels=kin,
+                                  prefix='conv_')
+            self.bn = nn.BatchNorm(momentum=arch.BN_MOMENTUM, epsilon=arch.BN_EPS,
+                                   in_channels=kout, prefix='bn_')
+
+    def hybrid_forward(self, F, x):
+        x = self.bn(self.conv(x))
+        return F.Activation(x, act_type='relu') if self.relu else x
+
+
+def one(name, kin, kout, relu=True):
+    """3x3 layer, stride 2 when the width changes (the original's ``get_one``)."""
+    return ConvBN(name, kin, kout, 3, 1 if kin == kout else 2, 1, relu)
+
+
+class Two(HybridBlock):
+    """Two 3x3 layers ``N_two1`` (ReLU) and ``N_two2`` (the original's ``get_two``)."""
+
+    def __init__(self, name, kin, kout, relu=False, **kwargs):
+        super(Two, self).__init__(prefix=name + '_', **kwargs)
+        with self.name_scope():
+            self.two1 = one('two1', kin, kout)
+            self.two2 = one('two2', kout, kout, relu)
+
+    def hybrid_forward(self, F, x):
+        return self.two2(self.two1(x))
+
+
+def zero(name, kin, kout):
+    """The shortcut: None for identity, or the 1x1 stride-2 projection ``N_line``."""
+    if kin == kout:
+        return None
+    return ConvBN(name + '_line', kin, kout, 1, 2, 0, relu=False)
+
+
+class _Block(HybridBlock):
+    """A fusion block named N (``g2_b1``): its layers are named relative to ``N_``."""
+
+    def __init__(self, name, **kwargs):
+        super(_Block, self).__init__(prefix=name + '_', **kwargs)
+
+
+def _shortcut(layer, F, x):
+    return x if layer is None else layer(x)
+
+
+class PlainBlock(_Block):
+    """plain: one layer ``N_p1`` with ReLU."""
+
+    def __init__(self, name, kin, kout, **kwargs):
+        super(PlainBlock, self).__init__(name, **kwargs)
+        with self.name_scope():
+            self.p1 = one('p1', kin, kout, relu=True)
+
+    def hybrid_forward(self, F, x):
+        return self.p1(x)
+
+
+class ResidualBlock(_Block):
+    """resnet: ``relu(zero(N_p0) + two(N_p2))``."""
+
+    def __init__(self, name, kin, kout, **kwargs):
+        super(ResidualBlock, self).__init__(name, **kwargs)
+        with self.name_scope():
+            self.p0 = zero('p0', kin, kout)
+            self.p2 = Two('p2', kin, kout)
+
+    def hybrid_forward(self, F, x):
+        return F.Activation(_shortcut(self.p0, F, x) + self.p2(x), act_type='relu')
+
+
+class HalfBlock(_Block):
+    """half (DFN-IL, inception-like): ``relu(zero(N_p0) + two(N_p1) + two(N_p2))``."""
+
+    def __init__(self, name, kin, kout, **kwargs):
+        super(HalfBlock, self).__init__(name, **kwargs)
+        with self.name_scope():
+            self.p0 = zero('p0', kin, kout)
+            self.p1 = Two('p1', kin, kout)
+            self.p2 = Two('p2', kin, kout)
+
+    def hybrid_forward(self, F, x):
+        return F.Activation(_shortcut(self.p0, F, x) + self.p1(x) + self.p2(x),
+                            act_type='relu')
+
+
+class SideBlock(_Block):
+    """side (DFN-IL without identity): ``relu(two(N_p1) + two(N_p2))``."""
+
+    def __init__(self, name, kin, kout, **kwargs):
+        super(SideBlock, self).__init__(name, **kwargs)
+        with self.name_scope():
+            self.p1 = Two('p1', kin, kout)
+            self.p2 = Two('p2', kin, kout)
+
+    def hybrid_forward(self, F, x):
+        return F.Activation(self.p1(x) + self.p2(x), act_type='relu')
+
+
+class FuseBlock(_Block):
+    """fuseK (N_f3 / N_f6): ``relu(left + right)``.
+
+    The left path is ``one(N_p0_line)`` without ReLU when the width changes or in block
+    g1_b1, else identity; the right path is `depth` layers ``N_p2_0`` ... ``N_p2_{depth-1}``,
+    ReLU on all but the last.
+    """
+
+    def __init__(self, name, kin, kout, depth, **kwargs):
+        super(FuseBlock, self).__init__(name, **kwargs)
+        with self.name_scope():
+            self.p0 = one('p0_line', kin, kout, relu=False) \
+                if arch.fuse_has_line(name, kin, kout) else None
+            self.p2 = nn.HybridSequential(prefix='')
+            with self.p2.name_scope():
+                for i in range(depth):
+                    self.p2.add(one('p2_%d' % i, kin if i == 0 else kout, kout,
+                                    relu=i != depth - 1))
+
+    def hybrid_forward(self, F, x):
+        return F.Activation(_shortcut(self.p0, F, x) + self.p2(x), act_type='relu')
+
+
+class CrossBlock(_Block):
+    """cross (DFN-MR, merge-and-run) on two streams.
+
+    ``m = 0.5 * (zero(N_l1, x1) + zero(N_l2, x2))``; ``x1 = relu(m + two(N_d1, x1))``,
+    ``x2 = relu(m + two(N_d2, x2))``; the very last block of g3 (`last`) gives
+    ``relu(m + d1 + d2)`` on both streams.
+    """
+
+    def __init__(self, name, kin, kout, last=False, **kwargs):
+        super(CrossBlock, self).__init__(name, **kwargs)
+        self.last = last
+        with self.name_scope():
+            self.l1 = zero('l1', kin, kout)
+            self.l2 = zero('l2', kin, kout)
+            self.d1 = Two('d1', kin, kout)
+            self.d2 = Two('d2', kin, kout)
+
+    def hybrid_forward(self, F, x1, x2):
+        line1, line2 = _shortcut(self.l1, F, x1), _shortcut(self.l2, F, x2)
+        deep1, deep2 = self.d1(x1), self.d2(x2)
+        fuse = 0.5 * (line1 + line2)
+        if self.last:
+            out = F.Activation(fuse + deep1 + deep2, act_type='relu')
+            return out, out
+        return (F.Activation(fuse + deep1, act_type='relu'),
+                F.Activation(fuse + deep2, act_type='relu'))
+
+
+_CIFAR_BLOCKS = {'plain': PlainBlock, 'resnet': ResidualBlock, 'half': HalfBlock,
+                 'side': SideBlock}
+
+
+class CifarFuseNet(HybridBlock):
+    """A network of the CIFAR/SVHN family (32x32 input).
+
+    Parameters
+    ----------
+    network : str
+        ``plain, resnet, cross, half, side, fuse3, fuse6`` (aliases ``dfn_mr``, ``dfn_il``).
+    depth : int
+        The original's num_depth: the depth of the corresponding plain network
+        (110 builds the 56-layer DFN-MR1).
+    widen_factor : int, default 1
+        Channel multiplier w: widths 16w, 32w, 64w.
+    classes : int, default 10
+
+    Input (N, 3, 32, 32) (any size works: the pooling is global); output (N, classes) logits.
+    """
+
+    def __init__(self, network, depth, widen_factor=1, classes=10, **kwargs):
+        kwargs.setdefault('prefix', '')
+        super(CifarFuseNet, self).__init__(**kwargs)
+        network = arch.canonical_name(network)
+        if depth is None:
+            raise ValueError('depth (the original num_depth) is required for %r, e.g. %s'
+                             % (network, arch.even_depths(network)[:4]))
+        layout = list(arch.cifar_layout(network, depth, widen_factor))
+        arch._check_positive_int(classes, 'classes')
+        self.spec = dict(network=network, num_depth=depth, widen_factor=widen_factor,
+                         num_classes=classes)
+        self.two_stream = network == 'cross'
+        channels = arch.cifar_channels(widen_factor)
+        with self.name_scope():
+            self.g0 = ConvBN('g0', 3, channels[0], 3, 1, 1)
+            self.blocks = nn.HybridSequential(prefix='')
+            with self.blocks.name_scope():
+                for name, kin, kout, last in layout:
+                    if network == 'cross':
+                        block = CrossBlock(name, kin, kout, last)
+                    elif network in ('fuse3', 'fuse6'):
+                        block = FuseBlock(name, kin, kout, arch.block_depth(network, depth))
+                    else:
+                        block = _CIFAR_BLOCKS[network](name, kin, kout)
+                    self.blocks.add(block)
+            self.cls_pool = nn.GlobalAvgPool2D(prefix='cls_pool_')
+            self.cls_fc = nn.Dense(classes, in_units=channels[-1], prefix='cls_fc_')
+
+    def hybrid_forward(self, F, x):
+        x = self.g0(x)
+        if self.two_stream:
+            x1 = x2 = x
+            for block in self.blocks:
+                x1, x2 = block(x1, x2)
+            x = x1
+        else:
+            x = self.blocks(x)
+        return self.cls_fc(self.cls_pool(x))
+
+    def upstream_symbol(self):
+        """The original's training graph of this network (ends in ``SoftmaxOutput``)."""
+        s = self.spec
+        return symbol_graphs.get_symbol(s['network'], s['num_classes'], s['num_depth'],
+                                        s['widen_factor'])
+
+    @property
+    def input_shape(self):
+        return (3, arch.CIFAR_INPUT_SIZE, arch.CIFAR_INPUT_SIZE)
+
+
+# ---------------------------------------------------------------- ImageNet layers
+class Bottleneck(HybridBlock):
+    """``N_conv1`` 1x1 to kout/4, ``N_conv2`` 3x3 (stride), ``N_conv3`` 1x1 to kout.
+
+    Each convolution is followed by BatchNorm (``N_bn1..3``), the first two by ReLU.
+    Input (N, kin, H, W); output (N, kout, H/stride, W/stride).
+    """
+
+    def __init__(self, name, kin, kout, stride, **kwargs):
+        super(Bottleneck, self).__init__(prefix=name + '_', **kwargs)
+        mid = kout // 4
+        with self.name_scope():
+            self.body = nn.HybridSequential(prefix='')
+            with self.body.name_scope():
+                for i, (k, c_in, c_out, s, p) in enumerate(
+                        [(1, kin, mid, 1, 0), (3, mid, mid, stride, 1), (1, mid, kout, 1, 0)]):
+                    self.body.add(nn.Conv2D(c_out, k, s, p, use_bias=False, in_channels=c_in,
+                                            prefix='conv%d_' % (i + 1)))
+                    self.body.add(nn.BatchNorm(momentum=arch.BN_MOMENTUM,
+                                               epsilon=arch.BN_EPS, in_channels=c_out,
+                                               prefix='bn%d_' % (i + 1)))
+                    if i < 2:
+                        self.body.add(nn.Activation('relu'))
+
+    def hybrid_forward(self, F, x):
+        return self.body(x)
+
+
+class ImageNetResBlock(_Block):
+    """ImageNet resnet block: ``relu(bott(N_deep1) + x)``, or ``relu(bott(N_deep1))``
+    when the width changes (the first block of a group has no shortcut at all)."""
+
+    def __init__(self, name, kin, kout, stride, **kwargs):
+        super(ImageNetResBlock, self).__init__(name, **kwargs)
+        self.shortcut = kin == kout
+        with self.name_scope():
+            self.deep1 = Bottleneck('deep1', kin, kout, stride)
+
+    def hybrid_forward(self, F, x):
+        deep = self.deep1(x)
+        return F.Activation(deep + x if self.shortcut else deep, act_type='relu')
+
+
+class ImageNetCrossBlock(_Block):
+    """ImageNet DFN-MR block on two streams.
+
+    ``m = 0.5 * (xl + xr)``; ``xl = relu(bott(N_deep1l, xl) + m)``,
+    ``xr = relu(bott(N_deep1r, xr) + m)``; the first block of a group (width change)
+    maps each stream through its own bottleneck and ReLU, without merging.
+    """
+
+    def __init__(self, name, kin, kout, stride, **kwargs):
+        super(ImageNetCrossBlock, self).__init__(name, **kwargs)
+        self.merge = kin == kout
+        with self.name_scope():
+            self.deep1l = Bottleneck('deep1l', kin, kout, stride)
+            self.deep1r = Bottleneck('deep1r', kin, kout, stride)
+
+    def hybrid_forward(self, F, xl, xr):
+        deep_l, deep_r = self.deep1l(xl), self.deep1r(xr)
+        if self.merge:
+            fuse = 0.5 * (xl + xr)
+            deep_l, deep_r = deep_l + fuse, deep_r + fuse
+        return F.Activation(deep_l, act_type='relu'), F.Activation(deep_r, act_type='relu')
+
+
+class ImageNetFuseNet(HybridBlock):
+    """An ImageNet network (224x224 input, bottleneck blocks).
+
+    Parameters
+    ----------
+    network : str
+        ``imagenet_cross`` (DFN-MR, 50 layers) or ``imagenet_resnet`` (98 layers).
+    classes : int, default 1000
+    blocks : tuple of 4 ints, optional
+        Blocks in groups g1..g4; the original code's (1, 2, 11, 2) for imagenet_cross and
+        (2, 4, 22, 4) for imagenet_resnet by default. The paper's own DFN-MR is
+        ``blocks=(2, 2, 8, 2)``.
+
+    Input (N, 3, 224, 224); output (N, classes) logits.
+    """
+
+    def __init__(self, network, classes=1000, blocks=None, **kwargs):
+        kwargs.setdefault('prefix', '')
+        super(ImageNetFuseNet, self).__init__(**kwargs)
+        layout = list(arch.imagenet_layout(network, blocks))
+        arch._check_positive_int(classes, 'classes')
+        self.spec = dict(network=network, num_classes=classes,
+                         blocks=arch.imagenet_blocks(network, blocks))
+        self.two_stream = network == 'imagenet_cross'
+        block_cls = ImageNetCrossBlock if self.two_stream else ImageNetResBlock
+        with self.name_scope():
+            self.g0 = nn.Conv2D(arch.IMAGENET_STEM_CHANNELS, 7, 2, 3, use_bias=False,
+                                in_channels=3, prefix='g0_')
+            self.g0_pool = nn.MaxPool2D(3, 2, 1, prefix='g0_pool_')
+            self.blocks = nn.HybridSequential(prefix='')
+            with self.blocks.name_scope():
+                for name, kin, kout, stride in layout:
+                    self.blocks.add(block_cls(name, kin, kout, stride))
+            width = arch.IMAGENET_GROUP_CHANNELS[-1] * (2 if self.two_stream else 1)
+            self.global_pool = nn.AvgPool2D(7, 1, prefix='global_pool_')
+            self.fc_score = nn.Dense(classes, in_units=width, prefix='fc_score_')
+
+    def hybrid_forward(self, F, x):
+        x = self.g0_pool(self.g0(x))
+        if self.two_stream:
+            xl = xr = x
+            for block in self.blocks:
+                xl, xr = block(xl, xr)
+            x = F.concat(xl, xr, dim=1)
+        else:
+            x = self.blocks(x)
+        return self.fc_score(self.global_pool(x))
+
+    def upstream_symbol(self):
+        """The original's training graph of this network (ends in ``SoftmaxOutput``)."""
+        s = self.spec
+        return symbol_graphs.get_symbol(s['network'], s['num_classes'], blocks=s['blocks'])
+
+    @property
+    def input_shape(self):
+        return (3, arch.IMAGENET_INPUT_SIZE, arch.IMAGENET_INPUT_SIZE)
+
+
+# ---------------------------------------------------------------- the registry
+def _cifar(network):
+    def make(depth=None, widen_factor=1, classes=10, **kwargs):
+        return CifarFuseNet(network, depth, widen_factor, classes, **kwargs)
+    make.__name__ = network
+    make.__doc__ = 'The %r network of the CIFAR/SVHN family; see CifarFuseNet.' % network
+    return make
+
+
+def _imagenet(network):
+    def make(classes=1000, blocks=None, **kwargs):
+        return ImageNetFuseNet(network, classes, blocks, **kwargs)
+    make.__name__ = network
+    make.__doc__ = 'The %r network; see ImageNetFuseNet.' % network
+    return make
+
+
+_MODELS = {name: _cifar(name) for name in arch.CIFAR_NETWORKS}
+_MODELS.update({alias: _MODELS[target] for alias, target in arch.ALIASES.items()})
+_MODELS.update({name: _imagenet(name) for name in arch.IMAGENET_NETWORKS})
+
+
+def list_models():
+    """Names accepted by :func:`get_model`, aliases included."""
+    return sorted(_MODELS)
+
+
+def get_model(name, **kwargs):
+    """Build a network by name.
+
+    CIFAR family (``plain, resnet, cross, half, side, fuse3, fuse6``; aliases ``dfn_mr`` =
+    cross, ``dfn_il`` = half): kwargs ``depth`` (the original's num_depth, required),
+    ``widen_factor`` (1), ``classes`` (10). ImageNet (``imagenet_cross``,
+    ``imagenet_resnet``): kwargs ``classes`` (1000), ``blocks``.
+
+    >>> net = get_model('cross', depth=110)        # DFN-MR1, 1.7M parameters
+    >>> net = get_model('imagenet_cross', blocks=(2, 2, 8, 2))
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _MODELS:
+        raise ValueError('unknown model %r; choose from %s' % (name, ', '.join(list_models())))
+    return _MODELS[key](**kwargs)

@@ -1,0 +1,132 @@
+"""Interchange with the original code's checkpoints.
+
+The original saves ``prefix-symbol.json`` and ``prefix-%04d.params`` with keys
+``arg:NAME`` (learned parameters) and ``aux:NAME`` (BatchNorm ``..._moving_mean`` and
+``..._moving_var``). A Gluon network of this package has the same names, except that its
+running statistics end in ``_running_mean`` / ``_running_var``.
+"""
+import os
+
+import mxnet as mx
+
+from . import arch
+from .utils import atomic_path
+
+__all__ = ['load_params', 'save_checkpoint', 'to_upstream_dict', 'from_upstream_dict',
+           'load_upstream_file', 'checkpoint_paths']
+
+
+def checkpoint_paths(prefix, epoch):
+    """``(prefix-symbol.json, prefix-%04d.params)`` as MXNet's ``save_checkpoint`` names them."""
+    return '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
+
+
+def load_upstream_file(path):
+    """Read a ``.params`` file of the original, with clear errors for a user's mistakes."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError('no such parameter file: %s' % path)
+    try:
+        loaded = mx.nd.load(path)
+    except mx.base.MXNetError as err:
+        raise ValueError('%s is not an MXNet parameter file (%s)'
+                         % (path, str(err).strip().splitlines()[0])) from None
+    if not isinstance(loaded, dict):
+        raise ValueError('%s holds an unnamed list of arrays, not named parameters' % path)
+    return loaded
+
+
+def from_upstream_dict(loaded):
+    """``{'arg:x': a, 'aux:y_moving_mean': b}`` -> ``{'x': a, 'y_running_mean': b}``.
+
+    Keys without ``arg:``/``aux:`` (a Gluon file saved with full names) are kept as they are.
+    """
+    out = {}
+    for key, value in loaded.items():
+        kind, _, name = key.partition(':')
+        if not name:
+            out[key] = value
+        elif kind == 'arg':
+            out[name] = value
+        elif kind == 'aux':
+            try:
+                out[arch.aux_to_gluon(name)] = value
+            except ValueError:
+                out[key] = value  # reported as unexpected
+        else:
+            out[key] = value
+    return out
+
+
+def to_upstream_dict(net):
+    """The parameters of `net` keyed as the original saves them (``arg:``/``aux:``)."""
+    out = {}
+    for name, param in net.collect_params().items():
+        aux = arch.gluon_to_aux(name)
+        key = 'aux:' + aux if aux else 'arg:' + name
+        out[key] = param.data(param.list_ctx()[0]).copyto(mx.cpu())
+    return out
+
+
+def load_params(net, path, ctx=None):
+    """Load a ``.params`` file written by the original code into `net`.
+
+    Parameters
+    ----------
+    net : HybridBlock
+        A freshly made network of this package, initialized or not.
+    path : str
+        The original's ``prefix-%04d.params`` (keys ``arg:NAME``, ``aux:NAME``).
+    ctx : Context or list of Context, optional
+        Where to put uninitialized parameters (default: where initialized ones are, else CPU).
+
+    Strict: a missing, unexpected or wrongly shaped entry raises ``ValueError`` listing every
+    such name, and then nothing of the network has changed.
+    """
+    loaded = from_upstream_dict(load_upstream_file(path))
+    params = net.collect_params()
+    missing = sorted(set(params.keys()) - set(loaded))
+    unexpected = sorted(set(loaded) - set(params.keys()))
+    wrong = sorted('%s (network %s, file %s)' % (n, params[n].shape, loaded[n].shape)
+                   for n in set(params.keys()) & set(loaded)
+                   if tuple(params[n].shape) != tuple(loaded[n].shape))
+    if missing or unexpected or wrong:
+        lines = ['%s does not fit this network:' % path]
+        for title, names in (('missing', missing), ('unexpected', unexpected),
+                             ('wrong shape', wrong)):
+            if names:
+                lines.append('  %s (%d): %s' % (title, len(names), ', '.join(names)))
+        raise ValueError('\n'.join(lines))
+    for name, param in params.items():
+        value = loaded[name].astype(param.dtype, copy=False)
+        if param._data is not None:
+            param.set_data(value)
+        else:
+            param._load_init(value, ctx if ctx is not None else None)
+    return net
+
+
+def save_checkpoint(net, prefix, epoch, symbol=None):
+    """Write `net` as the original's checkpoint: ``prefix-symbol.json`` + ``prefix-%04d.params``.
+
+    The graph is the original's (ending in ``SoftmaxOutput`` named ``softmax``), so
+    ``mx.model.load_checkpoint(prefix, epoch)`` and the original training code load it.
+    Both files are written to a temporary name and renamed, so a crash never leaves a
+    half-written checkpoint. Returns the two paths.
+    """
+    if symbol is None:
+        symbol = net.upstream_symbol()
+    params = to_upstream_dict(net)
+    graph_names = set('arg:' + n for n in symbol.list_arguments()
+                      if n not in ('data', 'softmax_label'))
+    graph_names |= set('aux:' + n for n in symbol.list_auxiliary_states())
+    if graph_names != set(params):
+        raise ValueError('the network does not match its graph: %s'
+                         % ', '.join(sorted(graph_names ^ set(params))))
+    sym_path, params_path = checkpoint_paths(prefix, epoch)
+    folder = os.path.dirname(os.path.abspath(sym_path))
+    os.makedirs(folder, exist_ok=True)
+    with atomic_path(sym_path) as tmp:
+        symbol.save(tmp)
+    with atomic_path(params_path) as tmp:
+        mx.nd.save(tmp, params)
+    return sym_path, params_path

@@ -1,0 +1,40 @@
+"""Small helpers shared by the library and its command lines."""
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; on success rename it to `path` atomically.
+
+    On failure the temporary file is removed and `path` is left as it was.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, '.%s.tmp%d' % (os.path.basename(path), os.getpid()))
+    try:
+        yield tmp
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class UserError(Exception):
+    """A mistake of the user's (bad argument, missing file): reported without a traceback."""
+
+
+def run_cli(main, prog=None):
+    """Run `main()`; report user mistakes (ValueError, FileNotFoundError, UserError) in one
+    line on stderr with exit status 2 instead of a traceback."""
+    try:
+        return main()
+    except (UserError, ValueError, FileNotFoundError, FileExistsError) as err:
+        prog = prog or (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'fusenet')
+        print('%s: error: %s' % (prog, err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130

@@ -1,0 +1,15 @@
+"""The authors' graphs with the MXNet symbol API, one module per network of the original.
+
+Each module has the original signature, ``get_symbol(num_classes, num_depth, widen_factor)``
+(ImageNet: ``get_symbol(num_classes)``); the graphs themselves are built once, in
+:mod:`fusenet_gluon.symbol_graphs`, from the arithmetic the Gluon models share.
+
+>>> import symbols
+>>> sym = symbols.get_symbol('cross', 10, 110)   # DFN-MR1
+"""
+from fusenet_gluon.symbol_graphs import get_symbol  # noqa: F401
+
+__all__ = ['get_symbol', 'plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6',
+           'imagenet_cross', 'imagenet_resnet']
+from . import (cross, fuse3, fuse6, half, imagenet_cross, imagenet_resnet,  # noqa: F401,E402
+               plain, resnet, side)

@@ -1,0 +1,6 @@
+"""The original ImageNet `symbol_resnet.py`: get_symbol(num_classes=1000)."""
+from fusenet_gluon import symbol_graphs
+
+
+def get_symbol(num_classes=1000, blocks=None):
+    return symbol_graphs.get_symbol('imagenet_resnet', num_classes, blocks=blocks)

@@ -1,0 +1,53 @@
+"""Shared helpers: random weights by name, and running a symbol graph the original's way."""
+import os
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # `symbols/` is importable from the repository root
+    sys.path.insert(0, ROOT)
+
+SHARED = os.path.join(os.path.dirname(ROOT), 'shared', 'upstream-architecture.md')
+
+
+def random_upstream_params(sym, data_shape, seed=0):
+    """Random arg/aux dicts for `sym`, as the original would hold them (names, shapes)."""
+    rng = np.random.RandomState(seed)
+    arg_shapes, _, aux_shapes = sym.infer_shape(data=data_shape)
+    arg = {}
+    for name, shape in zip(sym.list_arguments(), arg_shapes):
+        if name in ('data', 'softmax_label'):
+            continue
+        scale = 1.0 / np.sqrt(np.prod(shape[1:])) if name.endswith('weight') else 0.2
+        base = 1.0 if name.endswith('gamma') else 0.0
+        arg[name] = mx.nd.array(base + rng.normal(0, scale, shape))
+    aux = {}
+    for name, shape in zip(sym.list_auxiliary_states(), aux_shapes):
+        aux[name] = mx.nd.array(rng.normal(0, 0.1, shape) if name.endswith('mean')
+                                else rng.uniform(0.5, 1.5, shape))
+    return arg, aux
+
+
+def save_upstream(path, arg, aux):
+    mx.nd.save(path, dict([('arg:' + k, v) for k, v in arg.items()]
+                          + [('aux:' + k, v) for k, v in aux.items()]))
+
+
+def module_predict(sym, arg, aux, x):
+    """Inference with mx.mod.Module, as the original's FeedForward ran its graphs; returns
+    the softmax output."""
+    mod = mx.mod.Module(sym, data_names=['data'], label_names=['softmax_label'],
+                        context=mx.cpu())
+    mod.bind(data_shapes=[('data', x.shape)], label_shapes=[('softmax_label', x.shape[:1])],
+             for_training=False)
+    mod.set_params(arg, aux)
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+    return mod.get_outputs()[0].asnumpy()
+
+
+@pytest.fixture
+def tmpdir_str(tmp_path):
+    return str(tmp_path)
