@@ -1,0 +1,219 @@
+"""Pack the paper's data sets into RecordIO (``train.rec``/``test.rec`` with ``.idx``).
+
+    python -m fusenet_gluon.data.pack cifar10  SRC_DIR OUT_DIR   # cifar-10-batches-py/
+    python -m fusenet_gluon.data.pack cifar100 SRC_DIR OUT_DIR   # cifar-100-python/
+    python -m fusenet_gluon.data.pack svhn     SRC_DIR OUT_DIR   # {train,extra,test}_32x32.mat
+    python -m fusenet_gluon.data.pack folder   SRC_DIR OUT.rec [--resize 480]  # one subfolder a class
+    python -m fusenet_gluon.data.pack digits   OUT_DIR           # the bundled default data
+
+CIFAR and SVHN images are stored losslessly (PNG); image folders as JPEG (quality 95), the
+shorter side resized to 480 as the original stored ImageNet. Existing files are never
+overwritten unless ``--force`` is given.
+"""
+import argparse
+import os
+import pickle
+import sys
+
+import numpy as np
+
+from ..utils import UserError, run_cli
+from .recordio import write_records
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def _progress(total, desc):
+    try:
+        from tqdm import tqdm
+        bar = tqdm(total=total, desc=desc, unit='img', file=sys.stderr,
+                   disable=not sys.stderr.isatty())
+        return bar
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def _write(path, labels, images, force, desc, fmt='.png'):
+    bar = _progress(len(labels), desc)
+    try:
+        counts = write_records(path, zip(labels, images), img_fmt=fmt, force=force,
+                               progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    print('%s: %d images, %d classes; per class: %s'
+          % (path, sum(counts.values()), len(counts),
+             ' '.join('%d:%d' % kv for kv in counts.items())))
+    return counts
+
+
+def _require(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError('missing input: %s' % path)
+    return path
+
+
+def _unpickle(path):
+    with open(_require(path), 'rb') as f:
+        try:
+            return pickle.load(f, encoding='bytes')
+        except Exception as err:
+            raise UserError('%s is not a CIFAR python pickle (%s)' % (path, err)) from None
+
+
+def _cifar_images(batch, label_key, path):
+    try:
+        data = np.asarray(batch[b'data'], np.uint8)
+        labels = np.asarray(batch[label_key], np.int64)
+    except KeyError as err:
+        raise UserError('%s lacks the field %s' % (path, err)) from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise UserError('%s: expected data of shape (N, 3072) and N labels, got %s and %d'
+                        % (path, data.shape, len(labels)))
+    return labels, data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def load_cifar10(src):
+    """Arrays from the official ``cifar-10-batches-py`` folder."""
+    parts = [_cifar_images(_unpickle(os.path.join(src, 'data_batch_%d' % i)), b'labels',
+                           'data_batch_%d' % i) for i in range(1, 6)]
+    train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    test = _cifar_images(_unpickle(os.path.join(src, 'test_batch')), b'labels', 'test_batch')
+    return train, test
+
+
+def load_cifar100(src, label='fine'):
+    """Arrays from the official ``cifar-100-python`` folder."""
+    key = b'fine_labels' if label == 'fine' else b'coarse_labels'
+    return tuple(_cifar_images(_unpickle(os.path.join(src, n)), key, n)
+                 for n in ('train', 'test'))
+
+
+def _svhn(path):
+    from scipy.io import loadmat
+    try:
+        mat = loadmat(_require(path))
+        x, y = mat['X'], mat['y'].reshape(-1).astype(np.int64)
+    except (KeyError, ValueError, TypeError) as err:
+        raise UserError('%s is not an SVHN .mat file (%s)' % (path, err)) from None
+    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
+        raise UserError('%s: expected X of shape (32, 32, 3, N), got %s' % (path, x.shape))
+    y[y == 10] = 0  # SVHN stores the digit 0 as label 10
+    return y, np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+
+
+def load_svhn(src, extra=True):
+    """Arrays from the official ``{train,extra,test}_32x32.mat``; train + extra as the original."""
+    parts = [_svhn(os.path.join(src, 'train_32x32.mat'))]
+    if extra:
+        parts.append(_svhn(os.path.join(src, 'extra_32x32.mat')))
+    train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    return train, _svhn(os.path.join(src, 'test_32x32.mat'))
+
+
+def folder_items(src, resize=480):
+    """(classes, [(label, path)]) of an image-folder tree, classes sorted by name."""
+    _require(src)
+    classes = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d)))
+    if not classes:
+        raise UserError('%s has no class subfolders' % src)
+    items = []
+    for label, name in enumerate(classes):
+        for root, _, files in sorted(os.walk(os.path.join(src, name))):
+            items += [(label, os.path.join(root, f)) for f in sorted(files)
+                      if f.lower().endswith(IMAGE_EXTENSIONS)]
+    if not items:
+        raise UserError('%s holds no images' % src)
+    return classes, items
+
+
+def read_resized(path, resize):
+    import cv2
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise UserError('cannot read image %s' % path)
+    if resize:
+        h, w = img.shape[:2]
+        s = resize / float(min(h, w))
+        img = cv2.resize(img, (max(1, int(round(w * s))), max(1, int(round(h * s)))),
+                         interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    return img[:, :, ::-1]
+
+
+def pack_pair(out_dir, train, test, force, name):
+    targets = [os.path.join(out_dir, n) for n in ('train.rec', 'test.rec')]
+    existing = [p for t in targets for p in (t, t[:-4] + '.idx') if os.path.exists(p)]
+    if existing and not force:
+        raise FileExistsError('%s already exist(s); pass --force to overwrite'
+                              % ', '.join(existing))
+    for path, (labels, images), part in zip(targets, (train, test), ('train', 'test')):
+        _write(path, labels, images, True, '%s %s' % (name, part))
+    return targets
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.data.pack',
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='kind', required=True)
+    for kind, src_help in (('cifar10', 'the cifar-10-batches-py folder'),
+                           ('cifar100', 'the cifar-100-python folder'),
+                           ('svhn', 'folder with train/extra/test_32x32.mat')):
+        p = sub.add_parser(kind, help='pack %s' % kind)
+        p.add_argument('src', help=src_help)
+        p.add_argument('out', help='output folder for train.rec and test.rec')
+        p.add_argument('--force', action='store_true', help='overwrite existing files')
+        if kind == 'cifar100':
+            p.add_argument('--label', choices=('fine', 'coarse'), default='fine')
+        if kind == 'svhn':
+            p.add_argument('--no-extra', action='store_true',
+                           help='train on train_32x32 only (the original used train + extra)')
+    p = sub.add_parser('folder', help='pack an image-folder tree (one subfolder a class)')
+    p.add_argument('src')
+    p.add_argument('out', help='output .rec file')
+    p.add_argument('--resize', type=int, default=480,
+                   help='shorter side in pixels (0 keeps the size; default 480, as ImageNet)')
+    p.add_argument('--quality', type=int, default=95, help='JPEG quality')
+    p.add_argument('--force', action='store_true')
+    p = sub.add_parser('digits', help="pack scikit-learn's digits (the default data)")
+    p.add_argument('out')
+    p.add_argument('--force', action='store_true')
+    args = parser.parse_args(argv)
+
+    if args.kind == 'cifar10':
+        pack_pair(args.out, *load_cifar10(args.src), args.force, 'cifar10')
+    elif args.kind == 'cifar100':
+        pack_pair(args.out, *load_cifar100(args.src, args.label), args.force, 'cifar100')
+    elif args.kind == 'svhn':
+        pack_pair(args.out, *load_svhn(args.src, not args.no_extra), args.force, 'svhn')
+    elif args.kind == 'digits':
+        from .digits import load_images
+        xtr, ytr, xte, yte = load_images()
+        pack_pair(args.out, (ytr, xtr), (yte, xte), args.force, 'digits')
+    else:
+        if not args.out.endswith('.rec'):
+            raise UserError('the output of folder must be a .rec file, got %s' % args.out)
+        classes, items = folder_items(args.src, args.resize)
+        if os.path.exists(args.out) and not args.force:
+            raise FileExistsError('%s already exists; pass --force to overwrite' % args.out)
+        images = (read_resized(path, args.resize) for _, path in items)
+        bar = _progress(len(items), 'folder')
+        counts = write_records(args.out, zip((l for l, _ in items), images), args.quality,
+                               '.jpg', True, bar.update if bar else None)
+        if bar:
+            bar.close()
+        synset = os.path.splitext(args.out)[0] + '.classes.txt'
+        with open(synset, 'w') as f:
+            f.write(''.join('%d\t%s\n' % (i, c) for i, c in enumerate(classes)))
+        print('%s: %d images, %d classes (names in %s); per class: %s'
+              % (args.out, len(items), len(classes), synset,
+                 ' '.join('%d:%d' % kv for kv in counts.items())))
+    return 0
+
+
+def cli():
+    raise SystemExit(run_cli(main, 'python -m fusenet_gluon.data.pack'))
+
+
+if __name__ == '__main__':
+    cli()

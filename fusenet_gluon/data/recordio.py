@@ -1,0 +1,178 @@
+"""RecordIO files: a framing check run before MXNet's C++ readers see a file, and writing.
+
+MXNet's ``ImageRecordIter`` aborts the whole process on a corrupt or truncated file, on an
+image smaller than the crop, or on some undecodable records. :func:`scan` walks the framing
+in Python (magic, length, padding, the image header, the image's size read from its PNG or
+JPEG header, the label) and raises :class:`DataError` naming the file and record index.
+"""
+import os
+import struct
+
+import numpy as np
+
+from ..utils import atomic_path
+
+MAGIC = 0xced7230a
+_HEADER = struct.Struct('<IfQQ')  # IRHeader: flag, label, id, id2
+_LEN_MASK = (1 << 29) - 1
+
+
+class DataError(ValueError):
+    """A data file that cannot be used, with the file and record named."""
+
+
+def missing_file_message(path, dataset=None):
+    how = ('python -m fusenet_gluon.data.pack %s --help' % dataset) if dataset in (
+        'cifar10', 'cifar100', 'svhn', 'imagenet') else 'python -m fusenet_gluon.data.pack --help'
+    return 'no such RecordIO file: %s (make one with: %s)' % (path, how)
+
+
+def image_size(buf):
+    """(height, width) from a PNG or JPEG header, or None when neither."""
+    if buf[:8] == b'\x89PNG\r\n\x1a\n' and len(buf) >= 24:
+        w, h = struct.unpack('>II', buf[16:24])
+        return h, w
+    if buf[:2] == b'\xff\xd8':
+        i = 2
+        while i + 9 < len(buf):
+            if buf[i] != 0xff:
+                return None
+            marker = buf[i + 1]
+            if marker in (0xd8, 0x01) or 0xd0 <= marker <= 0xd7:
+                i += 2
+                continue
+            length = struct.unpack('>H', buf[i + 2:i + 4])[0]
+            if 0xc0 <= marker <= 0xcf and marker not in (0xc4, 0xc8, 0xcc):
+                h, w = struct.unpack('>HH', buf[i + 5:i + 9])
+                return h, w
+            i += 2 + length
+    return None
+
+
+def _records(f, path, size):
+    """Yield (index, offset, payload) of each whole record, checking the framing."""
+    index = 0
+    while True:
+        offset = f.tell()
+        if offset == size:
+            return
+        parts = []
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                raise DataError('%s: record %d is truncated (file ends inside its header at '
+                                'byte %d)' % (path, index, offset))
+            magic, lrec = struct.unpack('<II', head)
+            if magic != MAGIC:
+                raise DataError('%s: record %d at byte %d does not start with the RecordIO '
+                                'magic number: corrupt file, or not a .rec file'
+                                % (path, index, f.tell() - 8))
+            cflag, length = lrec >> 29, lrec & _LEN_MASK
+            data = f.read(length)
+            if len(data) < length:
+                raise DataError('%s: record %d is truncated (%d of %d bytes present)'
+                                % (path, index, len(data), length))
+            f.seek((4 - length % 4) % 4, 1)
+            if f.tell() > size:
+                raise DataError('%s: record %d is truncated (padding missing)' % (path, index))
+            parts.append(data)
+            if cflag in (0, 3):
+                break
+            if cflag == 1 and len(parts) > 1 or cflag == 2 and len(parts) == 1:
+                raise DataError('%s: record %d has a broken multi-part framing' % (path, index))
+        yield index, offset, struct.pack('<I', MAGIC).join(parts)
+        index += 1
+
+
+def scan(path, classes=None, expect_size=None, min_size=None, dataset=None, progress=None):
+    """Check a ``.rec`` file and return the byte offset of every record.
+
+    Parameters
+    ----------
+    classes : int, optional
+        Labels must lie in ``[0, classes)``.
+    expect_size : (int, int), optional
+        Every image must be exactly (height, width) (CIFAR, SVHN).
+    min_size : int, optional
+        Every image's sides must be at least this (crop size, when images are resized).
+    progress : callable, optional
+        Called with the number of bytes read so far.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(missing_file_message(path, dataset))
+    size = os.path.getsize(path)
+    if size == 0:
+        raise DataError('%s is empty' % path)
+    offsets = []
+    with open(path, 'rb') as f:
+        for index, offset, payload in _records(f, path, size):
+            if len(payload) < _HEADER.size:
+                raise DataError('%s: record %d is too short to hold an image header'
+                                % (path, index))
+            flag, label, _, _ = _HEADER.unpack_from(payload)
+            body = payload[_HEADER.size + 4 * flag:]
+            if flag > 0:
+                label = struct.unpack_from('<f', payload, _HEADER.size)[0]
+            if classes is not None and not (0 <= label < classes and label == int(label)):
+                raise DataError('%s: record %d has label %g, outside the %d classes [0, %d)'
+                                % (path, index, label, classes, classes))
+            if expect_size or min_size:
+                hw = image_size(body)
+                if hw is None:
+                    raise DataError('%s: record %d does not hold a PNG or JPEG image'
+                                    % (path, index))
+                if expect_size and tuple(hw) != tuple(expect_size):
+                    raise DataError('%s: record %d is a %dx%d image; this data set needs '
+                                    '%dx%d' % (path, index, hw[0], hw[1], expect_size[0],
+                                               expect_size[1]))
+                if min_size and min(hw) < min_size:
+                    raise DataError('%s: record %d is a %dx%d image, smaller than the %d '
+                                    'crop' % (path, index, hw[0], hw[1], min_size))
+            offsets.append(offset)
+            if progress is not None and index % 4096 == 0:
+                progress(f.tell())
+    if progress is not None:
+        progress(size)
+    return offsets
+
+
+def read_labels(path):
+    """Labels of every record, in file order (for summaries and partition checks)."""
+    size = os.path.getsize(path)
+    with open(path, 'rb') as f:
+        return [(_HEADER.unpack_from(p)[1] if _HEADER.unpack_from(p)[0] == 0
+                 else struct.unpack_from('<f', p, _HEADER.size)[0])
+                for _, _, p in _records(f, path, size)]
+
+
+def write_records(rec_path, items, quality=95, img_fmt='.png', force=False, progress=None):
+    """Write ``(label, rgb_uint8_HWC)`` items to `rec_path` and its ``.idx``, atomically.
+
+    Returns the per-class counts. Refuses to overwrite unless `force`.
+    """
+    import cv2
+    import mxnet as mx
+    idx_path = os.path.splitext(rec_path)[0] + '.idx'
+    existing = [p for p in (rec_path, idx_path) if os.path.exists(p)]
+    if existing and not force:
+        raise FileExistsError('%s already exist(s); pass --force to overwrite'
+                              % ', '.join(existing))
+    os.makedirs(os.path.dirname(os.path.abspath(rec_path)), exist_ok=True)
+    counts = {}
+    with atomic_path(rec_path) as tmp_rec, atomic_path(idx_path) as tmp_idx:
+        writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, 'w')
+        try:
+            for i, (label, img) in enumerate(items):
+                header = mx.recordio.IRHeader(0, float(label), i, 0)
+                params = [cv2.IMWRITE_JPEG_QUALITY, quality] if img_fmt == '.jpg' else \
+                    [cv2.IMWRITE_PNG_COMPRESSION, 3]
+                ok, buf = cv2.imencode(img_fmt, np.ascontiguousarray(img[:, :, ::-1]), params)
+                if not ok:
+                    raise DataError('could not encode image %d' % i)
+                writer.write_idx(i, mx.recordio.pack(header, buf.tobytes()))
+                counts[int(label)] = counts.get(int(label), 0) + 1
+                if progress is not None:
+                    progress(1)
+        finally:
+            writer.close()
+    return dict(sorted(counts.items()))

@@ -1,0 +1,161 @@
+"""Start an MXNet parameter-server job: scheduler, servers and workers (DMLC_* variables).
+
+    python -m fusenet_gluon.launch -n 2 -s 1 -- python train_cifar.py --kv-store dist_sync ...
+    python -m fusenet_gluon.launch -n 4 -s 2 --hosts hosts.txt -- python train_cifar.py ...
+
+Locally every process runs on this machine on loopback. With ``--hosts`` (one host a line)
+servers and workers are started over ssh, round robin, in the same working directory, and
+the scheduler runs here on ``--scheduler-host`` (default: this machine's name). In the
+command, ``{rank}`` is replaced by the worker's index. When a worker fails, every process is
+stopped and the launcher exits with the worker's status. (MXNet's own tools/launch.py
+calls ``Thread.isAlive``, gone since Python 3.9.)
+"""
+import argparse
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from .utils import UserError, run_cli
+
+SERVER_CODE = 'import mxnet'  # a server or scheduler serves from inside `import mxnet`
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _spawn(role, command, env_extra, host=None, cwd=None):
+    env = dict(os.environ, DMLC_ROLE=role, **env_extra)
+    if host is None:
+        return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+    exports = ' '.join('%s=%s' % (k, shlex.quote(v)) for k, v in
+                       sorted(dict(env_extra, DMLC_ROLE=role).items()))
+    remote = 'cd %s && env %s %s' % (shlex.quote(cwd or os.getcwd()), exports,
+                                     ' '.join(shlex.quote(c) for c in command))
+    return subprocess.Popen(['ssh', '-o', 'StrictHostKeyChecking=no', host, remote],
+                            start_new_session=True)
+
+
+def _stop(procs, grace=5.0):
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.time() + grace
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_host=None,
+           timeout=None):
+    """Run `command` as `num_workers` workers beside `num_servers` servers; returns the exit
+    status (0 when every worker succeeded)."""
+    if num_workers < 1 or num_servers < 1:
+        raise UserError('need at least one worker (-n) and one server (-s)')
+    if not command:
+        raise UserError('no command given: put it after --, e.g. -- python train_cifar.py ...')
+    if hosts:
+        root = scheduler_host or socket.gethostname()
+    else:
+        root = '127.0.0.1'
+    base = dict(DMLC_PS_ROOT_URI=root, DMLC_PS_ROOT_PORT=str(port or free_port()),
+                DMLC_NUM_SERVER=str(num_servers), DMLC_NUM_WORKER=str(num_workers))
+    if not hosts:
+        base.update(DMLC_NODE_HOST='127.0.0.1', DMLC_INTERFACE='lo')
+    py = [sys.executable, '-c', SERVER_CODE]
+    procs = [_spawn('scheduler', py, base)]
+    servers, workers = [], []
+    for i in range(num_servers):
+        servers.append(_spawn('server', py, base, hosts[i % len(hosts)] if hosts else None))
+    for i in range(num_workers):
+        cmd = [c.replace('{rank}', str(i)) for c in command]
+        workers.append(_spawn('worker', cmd, base, hosts[i % len(hosts)] if hosts else None))
+    procs += servers + workers
+    status = 0
+    start = time.time()
+    try:
+        while True:
+            codes = [w.poll() for w in workers]
+            failed = [c for c in codes if c not in (None, 0)]
+            if failed:
+                status = failed[0]
+                print('launch: a worker exited with status %d; stopping the job' % status,
+                      file=sys.stderr)
+                break
+            if all(c == 0 for c in codes):
+                break
+            if any(s.poll() not in (None, 0) for s in procs[:1] + servers):
+                status = 1
+                print('launch: the scheduler or a server died; stopping the job',
+                      file=sys.stderr)
+                break
+            if timeout and time.time() - start > timeout:
+                status = 124
+                print('launch: timed out after %ds; stopping the job' % timeout,
+                      file=sys.stderr)
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        status = 130
+    finally:
+        if status == 0:  # servers and scheduler leave once the workers are done
+            deadline = time.time() + 30
+            for p in procs[:1] + servers:
+                try:
+                    p.wait(max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    pass
+        _stop(procs)
+    return status
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if '--' in argv:
+        cut = argv.index('--')
+        argv, command = argv[:cut], argv[cut + 1:]
+    else:
+        command = []
+    parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.launch', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-n', '--num-workers', type=int, required=True)
+    parser.add_argument('-s', '--num-servers', type=int, default=None,
+                        help='parameter servers (default: as many as workers)')
+    parser.add_argument('--hosts', default=None, help='file with one host a line (ssh)')
+    parser.add_argument('--scheduler-host', default=None,
+                        help='address of this machine as the others reach it (with --hosts)')
+    parser.add_argument('--port', type=int, default=None, help='scheduler port')
+    parser.add_argument('--timeout', type=int, default=None, help='seconds before giving up')
+    args = parser.parse_args(argv)
+    hosts = None
+    if args.hosts:
+        if not os.path.isfile(args.hosts):
+            raise FileNotFoundError('no such hosts file: %s' % args.hosts)
+        with open(args.hosts) as f:
+            hosts = [h.strip() for h in f if h.strip() and not h.startswith('#')]
+        if not hosts:
+            raise UserError('%s lists no hosts' % args.hosts)
+    return launch(command, args.num_workers, args.num_servers or args.num_workers, hosts,
+                  args.port, args.scheduler_host, args.timeout)
+
+
+def cli():
+    raise SystemExit(run_cli(main, 'python -m fusenet_gluon.launch'))
+
+
+if __name__ == '__main__':
+    cli()
