@@ -104,6 +104,8 @@ def main(argv=None):
     parser.add_argument('metrics', nargs='+',
                         help='*-metrics.jsonl files, or folders searched for them')
     parser.add_argument('--plot', default=None, help='write the curves of all runs to this PNG')
+    parser.add_argument('--min-accuracy', type=float, default=None, metavar='PERCENT',
+                        help='exit with status 1 unless every run ends at least this accurate')
     args = parser.parse_args(argv)
     paths = []
     for m in args.metrics:
@@ -116,6 +118,12 @@ def main(argv=None):
     print(table(paths))
     if args.plot:
         print('curves in', plot_runs(paths, args.plot))
+    if args.min_accuracy is not None:
+        worst = min(100.0 * read_metrics(p)[-1]['val_acc'] for p in paths)
+        verdict = 'meets' if worst >= args.min_accuracy else 'does NOT meet'
+        print('lowest final test accuracy %.2f%%: %s the %.1f%% bar'
+              % (worst, verdict, args.min_accuracy))
+        return 0 if worst >= args.min_accuracy else 1
     return 0
 
 

@@ -351,9 +351,10 @@ def train(args, imagenet=False):
         args.dataset, args.data_dir, args.batch_size, args.loader, args.train_dataset,
         args.val_dataset, num_parts=workers, part_index=rank, workers=args.data_workers,
         seed=args.rand_seed, fb_mean=getattr(args, 'fb_mean', False))
-    num_examples = args.num_examples or train_data.part_examples * workers
+    num_examples = args.num_examples or train_data.num_examples
     epoch_size = max(1, num_examples // workers // args.batch_size)
-    train_batches = min(epoch_size, len(train_data))
+    # every worker makes the same number of updates (dist_sync waits for all of them)
+    train_batches = epoch_size
     logger.info('%d training examples (%d on this worker): %d updates an epoch; lr %g, steps at '
                 'epochs %s', train_data.num_examples, train_data.part_examples, epoch_size,
                 args.lr, args.lr_steps)
@@ -411,15 +412,13 @@ def train(args, imagenet=False):
     with _Signals() as sig:
         for epoch in range(begin_epoch, args.num_epochs):
             tic = time.time()
-            train_data.set_epoch(epoch)
             metrics, window = RunningMetrics(top5), RunningMetrics(top5)
             window_tic, seen = time.time(), 0
             if progress:
                 progress.reset(total=train_batches)
                 progress.set_description('epoch %d' % epoch)
-            for nbatch, (data, label) in enumerate(train_data):
-                if nbatch >= train_batches:
-                    break
+            for nbatch, (data, label) in enumerate(epoch_batches(train_data, epoch,
+                                                                 train_batches)):
                 if nbatch < skip_batches:
                     continue
                 rng = np.random.RandomState((args.rand_seed * 7 + epoch * 100003 + nbatch)
@@ -444,11 +443,9 @@ def train(args, imagenet=False):
                     window.update(o, h, l)
                 seen += data.shape[0]
                 if not all(math.isfinite(v) for v in batch_loss):
-                    logger.error('Epoch[%d] Batch [%d]: the loss became %s; stopping. The last '
-                                 'good checkpoint is %s', epoch, nbatch + 1,
-                                 'NaN' if any(math.isnan(v) for v in batch_loss) else 'infinite',
-                                 '"%s-%04d.params"' % (args.model_prefix, last_good)
-                                 if last_good is not None else 'none (no epoch was saved)')
+                    _report_nan(logger, 'Epoch[%d] Batch [%d]: the loss became %s' % (
+                        epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
+                        else 'infinite'), args.model_prefix, last_good)
                     _close(progress)
                     return EXIT_NAN
                 if progress:
@@ -479,6 +476,13 @@ def train(args, imagenet=False):
             train_time = time.time() - tic
             train_m = metrics.get()
             val = evaluate(net, val_data, ctxs, args.dtype, top5)
+            if not (math.isfinite(val['loss']) and _finite(net)):
+                # the last update can break the weights after a finite loss
+                _report_nan(logger, 'Epoch[%d] Batch [%d]: the loss became NaN (the weights '
+                            'are no longer finite)' % (epoch, nbatch + 1), args.model_prefix,
+                            last_good)
+                _close(progress)
+                return EXIT_NAN
             logger.info('Epoch[%d] Train-cross-entropy=%f', epoch, train_m['loss'])
             logger.info('Epoch[%d] Train-accuracy=%f', epoch, train_m['acc'])
             logger.info('Epoch[%d] Time cost=%.3f', epoch, time.time() - tic)
@@ -511,6 +515,34 @@ def train(args, imagenet=False):
             net.save_parameters(tmp)
         logger.info('worker %d: final parameters in %s', rank, path)
     return 0
+
+
+def epoch_batches(loader, epoch, count):
+    """Exactly `count` batches for `epoch`: a part shorter than that (RecordIO parts are cut
+    by bytes, so their sizes differ a little) is read again, in another fixed order."""
+    done, rep = 0, 0
+    while done < count:
+        loader.set_epoch(epoch if rep == 0 else 1000003 * rep + epoch)
+        before = done
+        for batch in loader:
+            if done == count:
+                return
+            done += 1
+            yield batch
+        if done == before:
+            raise UserError('the training data yields no full batch of this size')
+        rep += 1
+
+
+def _finite(net):
+    return all(np.isfinite(p.data(p.list_ctx()[0]).asnumpy()).all()
+               for p in net.collect_params().values())
+
+
+def _report_nan(logger, what, prefix, last_good):
+    logger.error('%s; stopping. The last good checkpoint is %s', what,
+                 '"%s-%04d.params"' % (prefix, last_good) if last_good is not None
+                 else 'none (no epoch was saved)')
 
 
 def _targets(data, label, classes, smooth, alpha, rng):

@@ -1,0 +1,240 @@
+"""The training loop: learning, the schedule, checkpoints, exact resume (also after a
+signal mid-epoch), metrics and log lines, NaN handling, errors, and dist_sync on loopback."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_toy_records
+from fusenet_gluon import get_model, training, upstream
+from fusenet_gluon.results import summarize, table
+
+
+def train(toy_dir, prefix, *extra):
+    argv = ['--network', 'cross', '--depth', '14', '--data-dir', toy_dir, '--gpus', '',
+            '--batch-size', '16', '--rand-seed', '1', '--model-prefix', prefix,
+            '--no-plot', '--log-iters', '1'] + list(extra)
+    return training.main(argv)
+
+
+def learned(prefix, epoch):
+    return {k: v.asnumpy() for k, v in mx.nd.load('%s-%04d.params' % (prefix, epoch)).items()}
+
+
+def assert_same_params(a, b):
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def metrics(prefix):
+    with open(prefix + '-metrics.jsonl') as f:
+        return [json.loads(line) for line in f]
+
+
+def test_training_lowers_the_loss(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'run' / 'm')
+    assert train(toy_dir, prefix, '--num-epochs', '3', '--lr-steps', '9') == 0
+    m = metrics(prefix)
+    assert len(m) == 3 and m[-1]['train_loss'] < m[0]['train_loss']
+    assert m[-1]['val_acc'] > 0.5           # 4 colour classes are easy
+
+
+def test_schedule_fires_at_update_counts():
+    args = training.build_parser().parse_args(['--lr', '0.1', '--lr-factor', '0.1'])
+    args.lr_steps, args.num_epochs = [2, 3], 4
+    sched = training.make_scheduler(args, epoch_size=10)
+    # MXNet counts updates from 1; the lr drops once the update count passes 20, then 30
+    got = [sched(n) for n in (1, 20, 21, 30, 31, 40)]
+    np.testing.assert_allclose(got, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_default_lr_steps_are_the_originals():
+    args = training.build_parser().parse_args(['--data-dir', 'x'])
+    training.resolve_args(args)
+    assert args.num_epochs == 400 and args.lr_steps == [200, 300, 350]
+    assert args.checkpoint_epochs == 50 and args.batch_size == 64 and args.depth == 62
+    args = training.build_parser(imagenet=True).parse_args([])
+    training.resolve_args(args, imagenet=True)
+    assert args.num_epochs == 120 and args.lr_steps == [30, 60, 90]
+    assert args.checkpoint_epochs == 5 and args.batch_size == 256
+
+
+def test_resume_equals_uninterrupted(toy_dir, tmp_path):
+    common = ['--lr-steps', '2,3', '--checkpoint-epochs', '1']
+    a = str(tmp_path / 'a' / 'm')
+    assert train(toy_dir, a, '--num-epochs', '4', *common) == 0
+    b = str(tmp_path / 'b' / 'm')
+    assert train(toy_dir, b, '--num-epochs', '2', *common) == 0
+    assert train(toy_dir, b, '--num-epochs', '4', '--load-epoch', '2', *common) == 0
+    assert_same_params(learned(a, 4), learned(b, 4))
+    assert [r['epoch'] for r in metrics(b)] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r['lr'] for r in metrics(a)], [r['lr'] for r in metrics(b)])
+
+
+def test_sigint_mid_epoch_saves_and_resume_is_exact(tmp_path):
+    data = tmp_path / 'toy'
+    make_toy_records(data, n_train=160)
+    common = ['--network', 'cross', '--depth', '14', '--data-dir', str(data), '--gpus', '',
+              '--batch-size', '8', '--rand-seed', '2', '--no-plot', '--log-iters', '1',
+              '--num-epochs', '2', '--lr-steps', '1']
+    a = str(tmp_path / 'a' / 'm')
+    assert training.main(common + ['--model-prefix', a]) == 0
+    b = str(tmp_path / 'b' / 'm')
+    proc = subprocess.Popen([sys.executable, 'train_cifar.py'] + common + ['--model-prefix', b],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if 'Epoch[1] Batch [5]' in line:
+            proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == training.EXIT_INTERRUPTED, ''.join(out)
+    text = ''.join(out)
+    assert 'SIGINT received' in text and '--load-epoch 2' in text and 'Traceback' not in text
+    info = json.load(open(b + '-0002.json'))
+    assert info['complete'] is False and info['batches_done'] >= 5
+    mx.model.load_checkpoint(b, 2)               # a partial epoch is a readable checkpoint
+    assert training.main(common + ['--model-prefix', b, '--load-epoch', '2']) == 0
+    assert_same_params(learned(a, 2), learned(b, 2))
+
+
+def test_checkpoints_are_the_originals_format(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'm')
+    assert train(toy_dir, prefix, '--num-epochs', '2', '--checkpoint-epochs', '1') == 0
+    for epoch in (1, 2):
+        sym, arg, aux = mx.model.load_checkpoint(prefix, epoch)
+        assert sym.list_outputs() == ['softmax_output']
+        assert 'g1_b1_d1_two1_conv_weight' in arg and 'g0_bn_moving_mean' in aux
+        for suffix in ('states', 'json'):
+            assert os.path.exists('%s-%04d.%s' % (prefix, epoch, suffix))
+    net = upstream.load_params(get_model('cross', depth=14, classes=10), prefix + '-0002.params')
+    back = mx.gluon.SymbolBlock.imports(prefix + '-deploy-symbol.json', ['data'],
+                                        prefix + '-deploy-0000.params')
+    x = mx.nd.random.normal(shape=(2, 3, 32, 32))
+    np.testing.assert_allclose(back(x).asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-5)
+    assert not [f for f in os.listdir(tmp_path) if '.tmp' in f]
+
+
+def test_metrics_file_and_log_lines(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'm')
+    assert train(toy_dir, prefix, '--num-epochs', '1') == 0
+    (rec,) = metrics(prefix)
+    assert set(rec) == {'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc',
+                        'time_s', 'img_per_s'}
+    assert rec['epoch'] == 1 and 0 <= rec['val_acc'] <= 1 and rec['img_per_s'] > 0
+    log = open(prefix + '.log').read()
+    pattern = (r'Epoch\[0\] Batch \[3\]\tSpeed: \d+\tloss: \d+\.\d{4}\(\d+\.\d{4}\)'
+               r'\ttop1: \d+\.\d{4}\(\d+\.\d{4}\)')
+    assert re.search(pattern, log), log
+    assert 'Epoch[0] Validation-accuracy=' in log and 'Epoch[0] Validation-cross-entropy=' in log
+
+
+def test_nan_stops_the_run_cleanly(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'm')
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--network', 'cross', '--depth', '14',
+                        '--data-dir', toy_dir, '--gpus', '', '--batch-size', '16',
+                        '--model-prefix', prefix, '--num-epochs', '4', '--lr', '1e12',
+                        '--rand-seed', '1', '--checkpoint-epochs', '1'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == training.EXIT_NAN, r.stdout[-3000:] + r.stderr[-3000:]
+    m = re.search(r'Epoch\[(\d+)\] Batch \[(\d+)\]: the loss became (NaN|infinite)[^;]*; stopping\. '
+                  r'The last good checkpoint is (.*)', r.stdout)
+    assert m and 'Traceback' not in r.stderr
+    epoch = int(m.group(1))
+    if epoch == 0:
+        assert 'no epoch was saved' in m.group(4)
+    else:  # the epochs before stayed, loadable; nothing of the bad epoch was written
+        assert m.group(4) == '"%s-%04d.params"' % (prefix, epoch)
+        sym, arg, aux = mx.model.load_checkpoint(prefix, epoch)
+        assert all(np.isfinite(v.asnumpy()).all() for v in arg.values())
+    assert not os.path.exists('%s-%04d.params' % (prefix, epoch + 1))
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--depth', '10'], '>= 14'),
+    (['--network', 'densenet'], 'unknown model'),
+    (['--gpus', 'x'], 'comma list of GPU ids'),
+    (['--gpus', '0'], 'not available'),
+    (['--load-epoch', '7'], 'cannot resume'),
+    (['--dtype', 'float16', '--gpus', ''], 'need GPUs'),
+    (['--batch-size', '0'], 'at least 1'),
+])
+def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
+    base = ['--data-dir', toy_dir, '--model-prefix', str(tmp_path / 'm'), '--num-epochs', '1']
+    if '--gpus' not in argv:
+        base += ['--gpus', '']
+    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
+def test_help_documents_the_flags():
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--help'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    for flag in ('--network', '--depth', '--widen-factor', '--dataset', '--data-dir',
+                 '--train-dataset', '--val-dataset', '--gpus', '--batch-size', '--num-epochs',
+                 '--num-examples', '--lr', '--lr-factor', '--lr-steps', '--log-iters',
+                 '--model-prefix', '--load-epoch', '--checkpoint-epochs', '--rand-seed',
+                 '--kv-store', '--exp-name', '--log-dir'):
+        assert flag in r.stdout
+    r = subprocess.run([sys.executable, 'train_imagenet.py', '--help'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert '--fb-mean' in r.stdout and '--blocks' in r.stdout
+
+
+def test_results_summary_by_hand(tmp_path):
+    paths = []
+    for i, acc in enumerate([0.95, 0.94, 0.90]):    # test errors 5, 6 and 10 %
+        p = tmp_path / ('r%d' % i) / 'm-metrics.jsonl'
+        p.parent.mkdir()
+        p.write_text(json.dumps(dict(epoch=3, lr=0.1, train_loss=1, train_acc=0.5, val_loss=1,
+                                     val_acc=acc, time_s=1, img_per_s=1)) + '\n')
+        (p.parent / 'm-run.json').write_text(json.dumps(dict(network='cross', depth=110,
+                                                             widen_factor=1)))
+        paths.append(str(p))
+    # median 6, mean 7, population std sqrt(14/3) = 2.16, best 5
+    assert summarize([5, 6, 10]) == '6.00 (7.00 +/- 2.16, 5.00)'
+    assert 'cross d110 w1' in table(paths) and '6.00 (7.00 +/- 2.16, 5.00)' in table(paths)
+    out = str(tmp_path / 'curves.png')
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.results', str(tmp_path),
+                        '--plot', out, '--min-accuracy', '92'], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1 and 'does NOT meet' in r.stdout
+    assert open(out, 'rb').read(4) == b'\x89PNG'
+
+
+def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'm')
+    cmd = [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
+           '150', '--', sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
+           '14', '--data-dir', toy_dir, '--gpus', '', '--batch-size', '8', '--num-epochs', '2',
+           '--kv-store', 'dist_sync', '--model-prefix', prefix, '--rand-seed', '4',
+           '--no-plot']
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rank0 = upstream.load_params(get_model('cross', depth=14, classes=10), prefix + '-0002.params')
+    rank1 = get_model('cross', depth=14, classes=10)
+    rank1.load_parameters(prefix + '-worker1-final.params')
+    p0, p1 = rank0.collect_params(), rank1.collect_params()
+    for name in p0:
+        if not name.endswith(('running_mean', 'running_var')):  # BN statistics are per worker
+            np.testing.assert_allclose(p0[name].data().asnumpy(), p1[name].data().asnumpy(),
+                                       rtol=1e-5, atol=1e-7, err_msg=name)
+    assert 'on this worker' in open(prefix + '-worker1.log').read()
+
+
+def test_launcher_stops_everything_when_a_worker_fails(tmp_path):
+    start = time.time()
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
+                        '--', sys.executable, '-c', 'import sys; sys.exit(int("{rank}") + 3)'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode in (3, 4) and 'stopping the job' in r.stderr
+    assert time.time() - start < 60
