@@ -31,6 +31,7 @@ from mxnet import autograd, gluon
 from . import arch, upstream
 from .data import get_loaders, get_preset, lr_steps
 from .model_zoo import get_model, list_models
+from .optim import FastTrainer
 from .utils import UserError, atomic_path
 
 EXIT_NAN = 3
@@ -387,8 +388,8 @@ def train(args, imagenet=False):
                       lr_scheduler=make_scheduler(args, epoch_size))
     if args.dtype == 'float16' or args.amp:
         opt_params['multi_precision'] = True
-    trainer = gluon.Trainer(net.collect_params(), 'nag', opt_params, kvstore=kv,
-                            update_on_kvstore=False if distributed else None)
+    trainer = FastTrainer(net.collect_params(), 'nag', opt_params, kvstore=kv,
+                          update_on_kvstore=False if distributed else None)
     if args.amp:
         from mxnet.contrib import amp
         amp.init()

@@ -330,3 +330,14 @@ def test_pack_command_line_errors(tmp_path):
     r = run_cli('-m', 'fusenet_gluon.data.pack', 'cifar10', str(tmp_path / 'nope'),
                 str(tmp_path / 'out'))
     assert r.returncode == 2 and 'missing input' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_other_image_formats_and_undecodable_payloads(tmp_path):
+    write_rec(tmp_path / 'bmp.rec', [1, 2], [solid((10, 20, 30))] * 2, fmt='.bmp')
+    assert len(L.check_file(str(tmp_path / 'bmp.rec'), get_preset('cifar10'))) == 2
+    header = mx.recordio.IRHeader(0, 1.0, 0, 0)
+    writer = mx.recordio.MXRecordIO(str(tmp_path / 'junk.rec'), 'w')
+    writer.write(mx.recordio.pack(header, b'not an image at all'))
+    writer.close()
+    with pytest.raises(DataError, match='record 0 does not hold an image'):
+        L.check_file(str(tmp_path / 'junk.rec'), get_preset('cifar10'))

@@ -18,30 +18,29 @@ def gluon_softmax(net, x, hybridize):
     return mx.nd.softmax(net(mx.nd.array(x))).asnumpy()
 
 
-@pytest.mark.parametrize('network,depth,w', CASES)
-def test_gluon_matches_symbol(network, depth, w, tmp_path):
-    sym = symbols.get_symbol(network, 10, depth, w)
-    x = np.random.RandomState(1).normal(0, 1, (3, 3, 32, 32)).astype('float32')
+def check_against_symbol(sym, shape, make_net, tmp_path):
+    """The original graph under mx.mod.Module and the Gluon network loaded from the same
+    weights through load_params give the same softmax, imperative and hybridized."""
+    x = np.random.RandomState(1).normal(0, 1, shape).astype('float32')
     arg, aux = random_upstream_params(sym, x.shape)
     ref = module_predict(sym, arg, aux, x)
     path = str(tmp_path / 'orig-0001.params')
     save_upstream(path, arg, aux)
     for hybridize in (False, True):
-        net = upstream.load_params(get_model(network, depth=depth, widen_factor=w), path)
+        net = upstream.load_params(make_net(), path)
         np.testing.assert_allclose(gluon_softmax(net, x, hybridize), ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('network,depth,w', CASES)
+def test_gluon_matches_symbol(network, depth, w, tmp_path):
+    check_against_symbol(symbols.get_symbol(network, 10, depth, w), (3, 3, 32, 32),
+                         lambda: get_model(network, depth=depth, widen_factor=w), tmp_path)
 
 
 @pytest.mark.parametrize('network', arch.IMAGENET_NETWORKS)
 def test_imagenet_gluon_matches_symbol(network, tmp_path):
-    sym = symbols.get_symbol(network, 1000)
-    x = np.random.RandomState(2).normal(0, 1, (1, 3, 224, 224)).astype('float32')
-    arg, aux = random_upstream_params(sym, x.shape)
-    ref = module_predict(sym, arg, aux, x)
-    path = str(tmp_path / 'orig-0001.params')
-    save_upstream(path, arg, aux)
-    for hybridize in (False, True):
-        net = upstream.load_params(get_model(network), path)
-        np.testing.assert_allclose(gluon_softmax(net, x, hybridize), ref, rtol=1e-4, atol=1e-6)
+    check_against_symbol(symbols.get_symbol(network, 1000), (1, 3, 224, 224),
+                         lambda: get_model(network), tmp_path)
 
 
 def test_gluon_names_are_the_originals():

@@ -77,6 +77,23 @@ def check_file(path, preset, dataset=None, progress=None):
     return offsets
 
 
+class _Loader(object):
+    """The contract both loaders keep: `epoch_size` full training batches, or every
+    validation record once; `set_epoch` fixes the order and augmentation of an epoch."""
+    train = True
+    batch_size = part_examples = epoch = 0
+
+    @property
+    def epoch_size(self):
+        return max(1, self.part_examples // self.batch_size)
+
+    def __len__(self):
+        return self.epoch_size if self.train else -(-self.part_examples // self.batch_size)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+
 # ------------------------------------------------------------------ the fast path
 def recordio_part_count(offsets, file_size, num_parts, part_index):
     """Records that ``ImageRecordIter`` gives part `part_index` of `num_parts`.
@@ -93,7 +110,7 @@ def epoch_seed(seed, epoch):
     return (seed * 1000003 + epoch * 7919) % (2 ** 31)
 
 
-class RecordIterLoader(object):
+class RecordIterLoader(_Loader):
     """``mx.io.ImageRecordIter`` behind the loaders' common contract.
 
     A fresh iterator is made for every epoch, seeded by (seed, epoch): MXNet 1.9.1's iterator
@@ -124,16 +141,6 @@ class RecordIterLoader(object):
             else:
                 self._kw.update(resize=P.IMAGENET_VAL_RESIZE, rand_crop=False,
                                 rand_mirror=False, inter_method=1)
-
-    @property
-    def epoch_size(self):
-        return max(1, self.part_examples // self.batch_size)
-
-    def __len__(self):
-        return self.epoch_size if self.train else -(-self.part_examples // self.batch_size)
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
 
     def __iter__(self):
         seed = epoch_seed(self.seed, self.epoch)
@@ -271,7 +278,7 @@ class EpochSampler(mx.gluon.data.Sampler):
                     .permutation(self.length).tolist())
 
 
-class GluonLoader(object):
+class GluonLoader(_Loader):
     """``ImageRecord``-style Dataset + transforms + ``DataLoader`` with workers."""
 
     def __init__(self, path, offsets, preset, batch_size, train, num_parts=1, part_index=0,
@@ -288,16 +295,6 @@ class GluonLoader(object):
             self._dataset, batch_size, sampler=self._sampler,
             last_batch='discard' if train else 'keep', num_workers=workers)
         self.epoch = 0
-
-    @property
-    def epoch_size(self):
-        return max(1, self.part_examples // self.batch_size)
-
-    def __len__(self):
-        return self.epoch_size if self.train else -(-self.part_examples // self.batch_size)
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
 
     def __iter__(self):
         self.transform.epoch = self._sampler.epoch = self.epoch

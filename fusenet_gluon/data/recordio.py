@@ -49,6 +49,13 @@ def image_size(buf):
     return None
 
 
+def _decoded_size(buf):
+    """(height, width) by decoding, for formats other than PNG and JPEG (BMP, TIFF, ...)."""
+    import cv2
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    return None if img is None else img.shape[:2]
+
+
 def _records(f, path, size):
     """Yield (index, offset, payload) of each whole record, checking the framing."""
     index = 0
@@ -117,9 +124,9 @@ def scan(path, classes=None, expect_size=None, min_size=None, dataset=None, prog
                 raise DataError('%s: record %d has label %g, outside the %d classes [0, %d)'
                                 % (path, index, label, classes, classes))
             if expect_size or min_size:
-                hw = image_size(body)
+                hw = image_size(body) or _decoded_size(body)
                 if hw is None:
-                    raise DataError('%s: record %d does not hold a PNG or JPEG image'
+                    raise DataError('%s: record %d does not hold an image that can be decoded'
                                     % (path, index))
                 if expect_size and tuple(hw) != tuple(expect_size):
                     raise DataError('%s: record %d is a %dx%d image; this data set needs '
