@@ -13,7 +13,9 @@ NAG update, on random data already on the device) of
                    the original trained (the baseline),
   * ``imperative`` the Gluon model not hybridized,
 
-and the inference throughput of the first two. The modes are interleaved over the
+and the inference throughput of the first two, and peak memory (GPU: in use on the device;
+CPU: peak resident memory of a fresh process training that mode, above a bare
+``import mxnet``). The modes are interleaved over the
 repetitions; the report gives the median images/s, the spread (min-max) and the ratio of
 each to the baseline. A benchmark, not a test: it reports numbers and asserts nothing.
 """
@@ -51,6 +53,38 @@ def _memory_mb(ctx):
         free, total = mx.context.gpu_memory_info(ctx.device_id)
         return (total - free) / 2 ** 20
     return _rss_mb()
+
+
+def _peak_mb():
+    """Peak resident memory of this process (VmHWM: reset on exec, unlike ru_maxrss,
+    which a child inherits from its parent on Linux)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_probe(spec, batch, mode, dtype, steps=2):
+    """Peak resident memory (MB) of a fresh process that builds `mode` and trains `steps`
+    steps, above one that only imports MXNet. MXNet's pooled allocator keeps freed memory,
+    so within one process the CPU memory of one mode cannot be told from another's."""
+    import subprocess
+    code = ('import json, sys; from fusenet_gluon import bench; import mxnet as mx; '
+            'spec, batch, mode, dtype, steps = json.loads(sys.argv[1]); base = bench._peak_mb(); '
+            'st = bench.ModuleStep(spec, batch, mx.cpu(), dtype) if mode == "module" else '
+            'bench.GluonStep(spec, batch, mx.cpu(), mode == "hybrid", dtype); '
+            '[st.train() for _ in range(steps)]; st.sync(); print(json.dumps([base, bench._peak_mb()]))')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, '-c', code, json.dumps([spec, batch, mode, dtype, steps])],
+                         capture_output=True, text=True, cwd=root)
+    if out.returncode != 0:
+        return None
+    base, peak = json.loads(out.stdout.strip().splitlines()[-1])
+    return round(peak - base, 1)
 
 
 class GluonStep(object):
@@ -146,7 +180,9 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
             if mode != 'imperative':
                 steps[mode].infer()  # the inference graph is built on its first call
         steps[mode].sync()
-        memory[mode] = _memory_mb(ctx) - before
+        # GPU: memory in use on the device after warm-up; CPU: peak RSS of a fresh process
+        memory[mode] = _memory_mb(ctx) - before if ctx.device_type == 'gpu' else \
+            memory_probe(spec, batch, mode, dtype)
     train = {m: [] for m in modes}
     infer = {m: [] for m in modes if m != 'imperative'}
     for r in range(repeat):
@@ -164,9 +200,13 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
     for mode in modes:
         t = np.array(train[mode])
         row = dict(train_img_s=float(np.median(t)), train_min=float(t.min()),
-                   train_max=float(t.max()), memory_mb=round(float(memory[mode]), 1))
+                   train_max=float(t.max()), memory_mb=None if memory[mode] is None
+                   else round(float(memory[mode]), 1))
         if base:
             row['train_ratio'] = float(np.median(t) / base)
+            # each repetition times the modes back to back: the median of the per-repetition
+            # ratios is less exposed to the machine's drift than the ratio of the medians
+            row['train_ratio_paired'] = float(np.median(t / np.array(train['module'])))
         if mode in infer:
             i = np.array(infer[mode])
             row.update(infer_img_s=float(np.median(i)), infer_min=float(i.min()),
@@ -196,20 +236,24 @@ def machine():
 
 def markdown(results):
     lines = ['| network | depth | batch | Gluon hybrid img/s (min-max) | Module img/s (min-max) '
-             '| ratio | Gluon imperative img/s | ratio | inference hybrid / Module img/s '
-             '| ratio |', '|' + '---|' * 10]
+             '| ratio (paired) | Gluon imperative img/s | ratio | inference hybrid / Module '
+             'img/s | ratio | peak MB hybrid / Module / imperative |', '|' + '---|' * 11]
     for r in results:
         h, m = r['modes'].get('hybrid', {}), r['modes'].get('module', {})
         i = r['modes'].get('imperative', {})
         fmt = lambda row: '%.1f (%.1f-%.1f)' % (row['train_img_s'], row['train_min'],  # noqa
                                                 row['train_max']) if row else '-'
-        lines.append('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             r['network'], r.get('depth', '-'), r['batch_size'], fmt(h), fmt(m),
-            '%.2f' % h['train_ratio'] if 'train_ratio' in h else '-',
+            ('%.2f (%.2f)' % (h['train_ratio'], h['train_ratio_paired'])
+             if 'train_ratio_paired' in h else '%.2f' % h['train_ratio'])
+            if 'train_ratio' in h else '-',
             '%.1f' % i['train_img_s'] if i else '-',
             '%.2f' % i['train_ratio'] if 'train_ratio' in i else '-',
             '%.1f / %.1f' % (h['infer_img_s'], m['infer_img_s']) if h and m else '-',
-            '%.2f' % h['infer_ratio'] if 'infer_ratio' in h else '-'))
+            '%.2f' % h['infer_ratio'] if 'infer_ratio' in h else '-',
+            ' / '.join('%s' % (r['modes'][m].get('memory_mb') if m in r['modes'] else '-')
+                       for m in MODES)))
     return '\n'.join(lines)
 
 
@@ -288,7 +332,9 @@ def main(argv=None):
                 for mode, row in r['modes'].items():
                     print('  %-10s train %7.1f img/s (%.1f-%.1f)%s%s' % (
                         mode, row['train_img_s'], row['train_min'], row['train_max'],
-                        '  x%.2f of module' % row['train_ratio'] if 'train_ratio' in row else '',
+                        '  x%.2f of module (paired x%.2f)' % (
+                            row['train_ratio'], row['train_ratio_paired'])
+                        if 'train_ratio' in row else '',
                         '  infer %.1f img/s' % row['infer_img_s'] if 'infer_img_s' in row
                         else ''), flush=True)
     if args.markdown:

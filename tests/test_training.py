@@ -269,3 +269,30 @@ def test_fast_trainer_is_bit_identical_to_gluon_trainer(tmp_path):
             tr.step(8)
     for k in nets[0]:
         assert np.array_equal(nets[0][k], nets[1][k]), k
+
+
+@pytest.mark.parametrize('extra', [
+    ['--lr-mode', 'cosine', '--warmup-epochs', '1'],
+    ['--label-smoothing', '0.1', '--mixup', '0.2'],
+    ['--mode', 'imperative', '--loader', 'gluon', '--data-workers', '0'],
+])
+def test_options_beyond_the_original_train(toy_dir, tmp_path, extra):
+    prefix = str(tmp_path / 'm')
+    assert train(toy_dir, prefix, '--num-epochs', '2', *extra) == 0
+    m = metrics(prefix)
+    assert len(m) == 2 and all(np.isfinite(r['train_loss']) for r in m)
+    if extra[:2] == ['--lr-mode', 'cosine']:
+        assert m[0]['lr'] <= 0.1 + 1e-9 and m[1]['lr'] < m[0]['lr']  # warmed up, then decays
+
+
+def test_warmup_and_cosine_schedule_by_hand():
+    args = training.build_parser().parse_args(['--lr', '0.1', '--warmup-epochs', '1'])
+    args.lr_steps, args.num_epochs = [3], 4
+    sched = training.make_scheduler(args, epoch_size=10)   # 10 warmup updates, step at 30
+    np.testing.assert_allclose([sched(0), sched(5), sched(10), sched(31)],
+                               [0.0, 0.05, 0.1, 0.01], atol=1e-12)
+    args.lr_mode = 'cosine'
+    sched = training.make_scheduler(args, epoch_size=10)   # 40 updates, 10 of warmup
+    # halfway through the cosine part (update 25): 0.1 * (1 + cos(pi/2)) / 2 = 0.05
+    np.testing.assert_allclose([sched(5), sched(25), sched(40)], [0.05, 0.05, 0.0],
+                               atol=1e-9)
