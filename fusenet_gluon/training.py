@@ -64,14 +64,17 @@ def build_parser(imagenet=False):
                             '62 is the 32-layer DFN-MR2, at 110 the 56-layer DFN-MR1')
         g.add_argument('--widen-factor', type=int, default=1, help='channels 16w, 32w, 64w')
     g = p.add_argument_group('data')
-    g.add_argument('--dataset', default='imagenet' if imagenet else 'cifar10',
+    g.add_argument('--dataset', default='imagenet' if imagenet else None,
                    choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn'],
-                   help='dataset preset: statistics, augmentation, classes, epochs')
+                   help='dataset preset: statistics, augmentation, classes, epochs (default '
+                        + ('imagenet)' if imagenet else 'cifar10 with --data-dir, else the '
+                                                        'embedded digits)'))
     g.add_argument('--data-dir', default=None,
                    help='folder with the RecordIO files' + (
                        '' if imagenet else '; none: the embedded handwritten digits'))
-    g.add_argument('--train-dataset', default='train.rec', help='training file')
-    g.add_argument('--val-dataset', default='val.rec' if imagenet else 'test.rec',
+    g.add_argument('--train-dataset', default='imagenet_train.rec' if imagenet else 'train.rec',
+                   help='training file')
+    g.add_argument('--val-dataset', default='imagenet_val.rec' if imagenet else 'test.rec',
                    help='validation file')
     g.add_argument('--num-examples', type=int, default=None,
                    help='training examples for the schedule (default: the records in the file)')
@@ -90,6 +93,9 @@ def build_parser(imagenet=False):
                    help='epochs (default: the dataset preset: 400 CIFAR, 40 SVHN, 120 ImageNet)')
     g.add_argument('--lr', type=float, default=0.1, help='initial learning rate')
     g.add_argument('--lr-factor', type=float, default=0.1, help='factor at each step')
+    if imagenet:
+        g.add_argument('--lr-epoch-step', type=int, default=30,
+                       help='divide the lr by 1/lr-factor every N epochs (when no --lr-steps)')
     g.add_argument('--lr-steps', default=None,
                    help='epochs at which the lr is multiplied, e.g. 200,300,350 (default: '
                         + ('every 30 epochs)' if imagenet else '1/2, 3/4, 7/8 of the epochs)'))
@@ -148,9 +154,19 @@ def get_contexts(gpus):
 
 def resolve_args(args, imagenet=False):
     """Fill the defaults that depend on other flags; check the flags a user can get wrong."""
-    if not imagenet and args.data_dir is None:
-        args.dataset = 'digits'
+    if not imagenet:
+        if args.data_dir is None and args.dataset is not None:
+            raise UserError('--dataset %s needs --data-dir, the folder with %s and %s (make '
+                            'them with: python -m fusenet_gluon.data.pack %s --help)'
+                            % (args.dataset, args.train_dataset, args.val_dataset,
+                               args.dataset))
+        if args.dataset is None:
+            args.dataset = 'cifar10' if args.data_dir else 'digits'
     preset = get_preset(args.dataset, getattr(args, 'fb_mean', False))
+    if imagenet:
+        if args.lr_epoch_step < 1:
+            raise UserError('--lr-epoch-step must be at least 1')
+        preset = preset._replace(lr_step_epochs=args.lr_epoch_step)
     if args.num_epochs is None:
         args.num_epochs = preset.num_epochs
     for flag in ('batch_size', 'num_epochs', 'log_iters'):
@@ -403,7 +419,8 @@ def train(args, imagenet=False):
     smooth = args.label_smoothing
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (smooth or args.mixup))
     metrics_path = args.model_prefix + '-metrics.jsonl'
-    _truncate_metrics(metrics_path, begin_epoch if args.load_epoch is not None else 0)
+    if rank == 0:
+        _truncate_metrics(metrics_path, begin_epoch if args.load_epoch is not None else 0)
     if rank == 0 and args.load_epoch is None:
         with open(args.model_prefix + '-run.json', 'w') as f:
             json.dump(dict(vars(args), parameters=nparams, examples=num_examples), f, indent=1)

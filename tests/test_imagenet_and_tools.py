@@ -14,7 +14,7 @@ from fusenet_gluon.data.recordio import write_records
 def test_train_imagenet_end_to_end(tmp_path):
     rng = np.random.RandomState(0)
     imgs = [rng.randint(0, 256, (270, 300, 3)).astype(np.uint8) for _ in range(8)]
-    for name in ('train', 'val'):
+    for name in ('imagenet_train', 'imagenet_val'):   # the original's file names
         write_records(str(tmp_path / (name + '.rec')), zip(range(8), imgs), img_fmt='.jpg')
     prefix = str(tmp_path / 'm')
     r = subprocess.run([sys.executable, 'train_imagenet.py', '--data-dir', str(tmp_path),

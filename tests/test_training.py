@@ -64,6 +64,10 @@ def test_default_lr_steps_are_the_originals():
     args = training.build_parser(imagenet=True).parse_args([])
     training.resolve_args(args, imagenet=True)
     assert args.num_epochs == 120 and args.lr_steps == [30, 60, 90]
+    assert (args.train_dataset, args.val_dataset) == ('imagenet_train.rec', 'imagenet_val.rec')
+    args = training.build_parser(imagenet=True).parse_args(['--lr-epoch-step', '40'])
+    training.resolve_args(args, imagenet=True)
+    assert args.lr_steps == [40, 80]
     assert args.checkpoint_epochs == 5 and args.batch_size == 256
 
 
@@ -166,9 +170,12 @@ def test_nan_stops_the_run_cleanly(toy_dir, tmp_path):
     (['--load-epoch', '7'], 'cannot resume'),
     (['--dtype', 'float16', '--gpus', ''], 'need GPUs'),
     (['--batch-size', '0'], 'at least 1'),
+    (['--dataset', 'cifar100', '--data-dir', None], 'needs --data-dir'),
 ])
 def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
     base = ['--data-dir', toy_dir, '--model-prefix', str(tmp_path / 'm'), '--num-epochs', '1']
+    if None in argv:  # the case without a data folder
+        argv, base = argv[:-2], base[2:]
     if '--gpus' not in argv:
         base += ['--gpus', '']
     r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT,
