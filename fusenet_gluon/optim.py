@@ -1,10 +1,10 @@
 """A Gluon Trainer whose NAG update costs less Python per parameter.
 
-``gluon.Trainer.step`` spends about 0.1 ms of Python per parameter (stale-gradient checks,
-``list_data``/``list_grad``, the updater's bookkeeping), against about 0.06 ms in
-``mx.mod.Module.update``; the networks here have hundreds of small parameters (341 for
-DFN-MR1), so the Gluon step paid 28-35 ms where the Module paid 20 (measured on this
-project's 2-core CPU; see docs/performance.md). :class:`FastTrainer` does the same update with
+``gluon.Trainer.step`` pays Python for every parameter (stale-gradient checks,
+``list_data``/``list_grad``, the learning-rate schedule called once per parameter); the
+networks here have hundreds of small parameters (341 for DFN-MR1), and on this project's
+2-core CPU its update took 25.8 ms a step against 15.9 ms for ``mx.mod.Module.update``
+(``benchmarks/levers.py``, docs/performance.md). :class:`FastTrainer` does the same update with
 the same operator (``nag_mom_update``), the same learning-rate schedule and the same
 update counts and optimizer states, so ``save_states``/``load_states`` are unchanged and the
 parameters are bit-identical; the bookkeeping is done once per step instead of once per
