@@ -349,8 +349,10 @@ def train(args, imagenet=False):
                         % (args.batch_size, len(ctxs)))
     if args.load_epoch is not None:
         _check_resume_files(args.model_prefix, args.load_epoch)
-    kv = mx.kv.create(args.kv_store) if args.kv_store else None
-    distributed = kv is not None and 'dist' in kv.type
+    # a KVStore object makes Gluon update on the store even on one device; only a
+    # distributed run needs one, elsewhere the name lets Gluon choose (none on one device)
+    distributed = 'dist' in (args.kv_store or '')
+    kv = mx.kv.create(args.kv_store) if distributed else (args.kv_store or None)
     rank, workers = (kv.rank, kv.num_workers) if distributed else (0, 1)
 
     folder = os.path.dirname(os.path.abspath(args.model_prefix))
@@ -416,6 +418,12 @@ def train(args, imagenet=False):
         # an original checkpoint has no trainer state: re-apply the lr steps already passed
         trainer._optimizer.num_update = num_update
         trainer._optimizer.begin_num_update = num_update
+    trainer._init_kvstore()
+    logger.info('parameter update: %s', 'lean single-device NAG (FastTrainer)'
+                if trainer._fast_ok() else 'gluon.Trainer (%s)' % (
+                    'on the kvstore' if trainer._update_on_kvstore else 'on the workers'
+                    if distributed else 'per device'))
+
     smooth = args.label_smoothing
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (smooth or args.mixup))
     metrics_path = args.model_prefix + '-metrics.jsonl'

@@ -139,6 +139,7 @@ def test_metrics_file_and_log_lines(toy_dir, tmp_path):
                r'\ttop1: \d+\.\d{4}\(\d+\.\d{4}\)')
     assert re.search(pattern, log), log
     assert 'Epoch[0] Validation-accuracy=' in log and 'Epoch[0] Validation-cross-entropy=' in log
+    assert 'parameter update: lean single-device NAG (FastTrainer)' in log
 
 
 def test_nan_stops_the_run_cleanly(toy_dir, tmp_path):
