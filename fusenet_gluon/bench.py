@@ -35,24 +35,14 @@ from . import arch, symbol_graphs
 from .model_zoo import get_model
 from .optim import FastTrainer
 from .training import get_contexts, initializer
-from .utils import UserError, run_cli
+from .utils import UserError, parse_ints, run_cli
 
 MODES = ('hybrid', 'module', 'imperative')
 
 
-def _rss_mb():
-    try:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
-    except OSError:  # pragma: no cover - not Linux
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _memory_mb(ctx):
-    if ctx.device_type == 'gpu':
-        free, total = mx.context.gpu_memory_info(ctx.device_id)
-        return (total - free) / 2 ** 20
-    return _rss_mb()
+def _gpu_memory_mb(ctx):
+    free, total = mx.context.gpu_memory_info(ctx.device_id)
+    return (total - free) / 2 ** 20
 
 
 def _peak_mb():
@@ -114,7 +104,6 @@ class GluonStep(object):
         self.net(self.x)
 
     def sync(self):
-        self.net.collect_params().values().__iter__().__next__().data().wait_to_read()
         mx.nd.waitall()
 
 
@@ -146,8 +135,6 @@ class ModuleStep(object):
         self.mod.forward(self.batch, is_train=False)
 
     def sync(self):
-        for out in self.mod.get_outputs():
-            out.wait_to_read()
         mx.nd.waitall()
 
 
@@ -171,8 +158,9 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
                  dtype='float32', log=None):
     """Throughput of every mode for one configuration; returns a dict of results."""
     steps, memory = {}, {}
+    gpu = ctx.device_type == 'gpu'
     for mode in modes:
-        before = _memory_mb(ctx)
+        before = _gpu_memory_mb(ctx) if gpu else None
         steps[mode] = ModuleStep(spec, batch, ctx, dtype) if mode == 'module' else \
             GluonStep(spec, batch, ctx, mode == 'hybrid', dtype)
         for _ in range(warmup):
@@ -181,7 +169,7 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
                 steps[mode].infer()  # the inference graph is built on its first call
         steps[mode].sync()
         # GPU: memory in use on the device after warm-up; CPU: peak RSS of a fresh process
-        memory[mode] = _memory_mb(ctx) - before if ctx.device_type == 'gpu' else \
+        memory[mode] = _gpu_memory_mb(ctx) - before if gpu else \
             memory_probe(spec, batch, mode, dtype)
     train = {m: [] for m in modes}
     infer = {m: [] for m in modes if m != 'imperative'}
@@ -281,12 +269,6 @@ def plot(results, output):
     return output
 
 
-def _ints(text, what):
-    try:
-        return [int(v) for v in str(text).split(',') if v.strip()]
-    except ValueError:
-        raise UserError('%s takes comma-separated integers, got %r' % (what, text)) from None
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m fusenet_gluon.bench', description=__doc__,
@@ -318,12 +300,12 @@ def main(argv=None):
     for network in args.network.split(','):
         network = arch.canonical_name(network)
         imagenet = network in arch.IMAGENET_NETWORKS
-        for depth in ([None] if imagenet else _ints(args.depth, '--depth')):
+        for depth in ([None] if imagenet else parse_ints(args.depth, '--depth', '26,56')):
             spec = dict(network=network, classes=args.classes or (1000 if imagenet else 10))
             if not imagenet:
                 arch.num_blocks(network, depth)  # a clear error for a bad depth, before work
                 spec.update(depth=depth, widen_factor=args.widen_factor)
-            for batch in _ints(args.batch_size, '--batch-size'):
+            for batch in parse_ints(args.batch_size, '--batch-size', '32,64'):
                 print('%s depth %s batch %d on %s ...' % (network, depth, batch, ctxs[0]),
                       flush=True)
                 r = bench_config(spec, batch, ctxs[0], modes, args.iters, args.warmup,

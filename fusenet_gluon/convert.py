@@ -17,7 +17,7 @@ import numpy as np
 
 from . import arch, upstream
 from .model_zoo import get_model, list_models
-from .utils import UserError, atomic_path, run_cli
+from .utils import UserError, atomic_path, parse_ints, run_cli
 
 
 def add_model_args(parser):
@@ -39,11 +39,7 @@ def model_from_args(args):
     if name in arch.IMAGENET_NETWORKS:
         kwargs = dict(classes=args.classes or 1000)
         if args.blocks:
-            try:
-                kwargs['blocks'] = tuple(int(b) for b in args.blocks.split(','))
-            except ValueError:
-                raise UserError('--blocks must be four integers like 2,2,8,2, got %r'
-                                % args.blocks) from None
+            kwargs['blocks'] = tuple(parse_ints(args.blocks, '--blocks', '2,2,8,2'))
     else:
         kwargs = dict(depth=args.depth, widen_factor=args.widen_factor,
                       classes=args.classes or 10)

@@ -11,7 +11,7 @@ import shutil
 
 from . import arch, symbol_graphs
 from .convert import add_model_args
-from .utils import UserError, run_cli
+from .utils import UserError, parse_ints, run_cli
 
 
 def plot(network, num_classes, output, num_depth=None, widen_factor=1, blocks=None):
@@ -49,7 +49,7 @@ def main(argv=None):
     imagenet = name in arch.IMAGENET_NETWORKS
     output = args.output or os.path.join(
         'visualize', name if imagenet else '%s_d%s' % (name, args.depth))
-    blocks = tuple(int(b) for b in args.blocks.split(',')) if args.blocks else None
+    blocks = tuple(parse_ints(args.blocks, '--blocks', '2,2,8,2')) if args.blocks else None
     path = plot(name, args.classes or (1000 if imagenet else 10), output,
                 args.depth, args.widen_factor, blocks)
     print('wrote', path)

@@ -15,6 +15,7 @@ Files, for a model prefix P:
   P-deploy-symbol.json/-0000.params, P-curves.png   at the end
 """
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ from . import arch, upstream
 from .data import get_loaders, get_preset, lr_steps
 from .model_zoo import get_model, list_models
 from .optim import FastTrainer
-from .utils import UserError, atomic_path
+from .utils import UserError, atomic_path, parse_ints
 
 EXIT_NAN = 3
 EXIT_INTERRUPTED = 130
@@ -178,10 +179,7 @@ def resolve_args(args, imagenet=False):
     if args.lr_steps is None:
         args.lr_steps = lr_steps(preset, args.num_epochs)
     elif isinstance(args.lr_steps, str):
-        try:
-            args.lr_steps = [int(s) for s in args.lr_steps.split(',') if s.strip()]
-        except ValueError:
-            raise UserError('--lr-steps takes comma-separated epochs like 200,300,350') from None
+        args.lr_steps = parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
     if args.rand_seed is None:
         args.rand_seed = int(time.time()) % (2 ** 31)
     if args.model_prefix is None:
@@ -250,7 +248,9 @@ class RunningMetrics(object):
         self.top1 = 0
         self.top5_hits = 0
 
-    def update(self, logits, labels, losses=None):
+    @staticmethod
+    def batch(logits, labels, losses=None, top5=False):
+        """One batch's sums: samples, loss, top-1 (and top-5) hits."""
         logits = logits.astype('float32').asnumpy()
         labels = labels.asnumpy().astype(np.int64)
         if losses is None:
@@ -259,13 +259,24 @@ class RunningMetrics(object):
             losses = -logp[np.arange(len(labels)), labels]
         else:
             losses = losses.astype('float32').asnumpy()
-        self.n += len(labels)
-        self.loss += float(losses.sum())
-        self.top1 += int((logits.argmax(axis=1) == labels).sum())
-        if self.top5:
+        out = dict(n=len(labels), loss=float(losses.sum()),
+                   top1=int((logits.argmax(axis=1) == labels).sum()), top5=0)
+        if top5:
             top = np.argsort(-logits, axis=1)[:, :5]
-            self.top5_hits += int((top == labels[:, None]).any(axis=1).sum())
-        return float(losses.mean())
+            out['top5'] = int((top == labels[:, None]).any(axis=1).sum())
+        return out
+
+    def add(self, stats):
+        self.n += stats['n']
+        self.loss += stats['loss']
+        self.top1 += stats['top1']
+        self.top5_hits += stats['top5']
+
+    def update(self, logits, labels, losses=None):
+        """Add a batch; returns its mean loss."""
+        stats = self.batch(logits, labels, losses, self.top5)
+        self.add(stats)
+        return stats['loss'] / max(stats['n'], 1)
 
     def get(self):
         n = max(self.n, 1)
@@ -372,15 +383,14 @@ def train(args, imagenet=False):
         args.val_dataset, num_parts=workers, part_index=rank, workers=args.data_workers,
         seed=args.rand_seed, fb_mean=getattr(args, 'fb_mean', False))
     num_examples = args.num_examples or train_data.num_examples
+    # the same on every worker: dist_sync waits for all workers' updates
     epoch_size = max(1, num_examples // workers // args.batch_size)
-    # every worker makes the same number of updates (dist_sync waits for all of them)
-    train_batches = epoch_size
     logger.info('%d training examples (%d on this worker): %d updates an epoch; lr %g, steps at '
                 'epochs %s', train_data.num_examples, train_data.part_examples, epoch_size,
                 args.lr, args.lr_steps)
 
     if imagenet:
-        blocks = tuple(int(b) for b in args.blocks.split(',')) if args.blocks else None
+        blocks = tuple(parse_ints(args.blocks, '--blocks', '2,2,8,2')) if args.blocks else None
         net = get_model(args.network, classes=preset.classes, blocks=blocks)
     else:
         net = get_model(args.network, depth=args.depth, widen_factor=args.widen_factor,
@@ -435,23 +445,21 @@ def train(args, imagenet=False):
             json.dump(dict(vars(args), parameters=nparams, examples=num_examples), f, indent=1)
     top5 = imagenet
     last_good = args.load_epoch
-    progress = _progress_bar(train_batches)
-    with _Signals() as sig:
+    with _progress_bar(epoch_size) as progress, _Signals() as sig:
         for epoch in range(begin_epoch, args.num_epochs):
             tic = time.time()
             metrics, window = RunningMetrics(top5), RunningMetrics(top5)
             window_tic, seen = time.time(), 0
             if progress:
-                progress.reset(total=train_batches)
+                progress.reset(total=epoch_size)
                 progress.set_description('epoch %d' % epoch)
             for nbatch, (data, label) in enumerate(epoch_batches(train_data, epoch,
-                                                                 train_batches)):
+                                                                 epoch_size)):
                 if nbatch < skip_batches:
                     continue
-                rng = np.random.RandomState((args.rand_seed * 7 + epoch * 100003 + nbatch)
-                                            % 2 ** 31)
                 data, soft, hard = _targets(data, label, preset.classes, smooth, args.mixup,
-                                            rng)
+                                            (args.rand_seed * 7 + epoch * 100003 + nbatch)
+                                            % 2 ** 31)
                 xs = gluon.utils.split_and_load(data.astype(args.dtype), ctxs)
                 ys = gluon.utils.split_and_load(soft if soft is not None else hard, ctxs)
                 hs = gluon.utils.split_and_load(hard, ctxs)
@@ -466,14 +474,15 @@ def train(args, imagenet=False):
                 trainer.step(args.batch_size * workers)
                 batch_loss = []
                 for o, h, l in zip(outs, hs, losses):
-                    batch_loss.append(metrics.update(o, h, l))
-                    window.update(o, h, l)
+                    stats = RunningMetrics.batch(o, h, l, top5)
+                    metrics.add(stats)
+                    window.add(stats)
+                    batch_loss.append(stats['loss'] / max(stats['n'], 1))
                 seen += data.shape[0]
                 if not all(math.isfinite(v) for v in batch_loss):
                     _report_nan(logger, 'Epoch[%d] Batch [%d]: the loss became %s' % (
                         epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
                         else 'infinite'), args.model_prefix, last_good)
-                    _close(progress)
                     return EXIT_NAN
                 if progress:
                     progress.update(1)
@@ -490,7 +499,6 @@ def train(args, imagenet=False):
                     window.reset()
                     window_tic = time.time()
                 if sig.caught:
-                    _close(progress)
                     if rank == 0:
                         save_state(net, trainer, args.model_prefix, epoch + 1, dict(
                             epoch=epoch + 1, complete=False, batches_done=nbatch + 1,
@@ -508,7 +516,6 @@ def train(args, imagenet=False):
                 _report_nan(logger, 'Epoch[%d] Batch [%d]: the loss became NaN (the weights '
                             'are no longer finite)' % (epoch, nbatch + 1), args.model_prefix,
                             last_good)
-                _close(progress)
                 return EXIT_NAN
             logger.info('Epoch[%d] Train-cross-entropy=%f', epoch, train_m['loss'])
             logger.info('Epoch[%d] Train-accuracy=%f', epoch, train_m['acc'])
@@ -535,7 +542,6 @@ def train(args, imagenet=False):
                     epoch=done, complete=True, batches_done=0,
                     num_update=trainer._optimizer.num_update, seed=args.rand_seed), logger)
                 last_good = done
-    _close(progress)
     if rank == 0:
         _finish(net, args, logger, metrics_path)
     else:  # the other workers keep their final weights, to check they stayed in sync
@@ -599,14 +605,16 @@ def _report_nan(logger, what, prefix, last_good):
                  else 'none (no epoch was saved)')
 
 
-def _targets(data, label, classes, smooth, alpha, rng):
-    """(data, soft targets or None, hard labels) with label smoothing and mixup."""
+def _targets(data, label, classes, smooth, alpha, seed):
+    """(data, soft targets or None, hard labels) with label smoothing and mixup; the mixup
+    draw depends only on `seed` (run seed, epoch, batch)."""
     if not (smooth or alpha):
         return data, None, label
     one_hot = mx.nd.one_hot(label, classes)
     if smooth:
         one_hot = one_hot * (1 - smooth) + smooth / classes
     if alpha:
+        rng = np.random.RandomState(seed)
         lam = float(rng.beta(alpha, alpha))
         perm = mx.nd.array(rng.permutation(data.shape[0]))
         data = lam * data + (1 - lam) * data.take(perm)
@@ -658,18 +666,14 @@ def _truncate_metrics(path, epoch):
 
 
 def _progress_bar(total):
-    if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, file=sys.stderr, leave=False, unit='batch')
-
-
-def _close(progress):
-    if progress:
-        progress.close()
+    """A tqdm bar on a terminal (closed when its ``with`` ends), else nothing."""
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+            return tqdm(total=total, file=sys.stderr, leave=False, unit='batch')
+        except ImportError:  # pragma: no cover
+            pass
+    return contextlib.nullcontext()
 
 
 def _finish(net, args, logger, metrics_path):

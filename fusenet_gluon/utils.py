@@ -22,6 +22,15 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def parse_ints(text, what, example='1,2'):
+    """``'2,2,8,2'`` -> ``[2, 2, 8, 2]``; a clear UserError naming the flag otherwise."""
+    try:
+        return [int(v) for v in str(text).split(',') if v.strip()]
+    except ValueError:
+        raise UserError('%s takes comma-separated integers like %s, got %r'
+                        % (what, example, text)) from None
+
+
 class UserError(Exception):
     """A mistake of the user's (bad argument, missing file): reported without a traceback."""
 

@@ -274,6 +274,8 @@ def test_pack_folder_resizes_shorter_side(tmp_path):
     assert sizes == [(96, 160), (192, 96)]
     assert recordio.read_labels(str(out)) == [0.0, 1.0]
     assert open(tmp_path / 'all.classes.txt').read() == '0\tant\n1\tbee\n'
+    with pytest.raises(FileExistsError):                     # never overwrites
+        pack.main(['folder', str(tmp_path / 'src'), str(out), '--resize', '96'])
 
 
 # ------------------------------------------------------------------ errors

@@ -33,11 +33,11 @@ def _progress(total, desc):
         return None
 
 
-def _write(path, labels, images, force, desc, fmt='.png'):
+def _write(path, labels, images, force, desc, fmt='.png', quality=95):
     bar = _progress(len(labels), desc)
     try:
-        counts = write_records(path, zip(labels, images), img_fmt=fmt, force=force,
-                               progress=bar.update if bar else None)
+        counts = write_records(path, zip(labels, images), quality=quality, img_fmt=fmt,
+                               force=force, progress=bar.update if bar else None)
     finally:
         if bar:
             bar.close()
@@ -194,20 +194,13 @@ def main(argv=None):
         if not args.out.endswith('.rec'):
             raise UserError('the output of folder must be a .rec file, got %s' % args.out)
         classes, items = folder_items(args.src, args.resize)
-        if os.path.exists(args.out) and not args.force:
-            raise FileExistsError('%s already exists; pass --force to overwrite' % args.out)
         images = (read_resized(path, args.resize) for _, path in items)
-        bar = _progress(len(items), 'folder')
-        counts = write_records(args.out, zip((l for l, _ in items), images), args.quality,
-                               '.jpg', True, bar.update if bar else None)
-        if bar:
-            bar.close()
+        _write(args.out, [label for label, _ in items], images, args.force, 'folder', '.jpg',
+               args.quality)
         synset = os.path.splitext(args.out)[0] + '.classes.txt'
         with open(synset, 'w') as f:
             f.write(''.join('%d\t%s\n' % (i, c) for i, c in enumerate(classes)))
-        print('%s: %d images, %d classes (names in %s); per class: %s'
-              % (args.out, len(items), len(classes), synset,
-                 ' '.join('%d:%d' % kv for kv in counts.items())))
+        print('class names in %s' % synset)
     return 0
 
 

@@ -49,6 +49,14 @@ def image_size(buf):
     return None
 
 
+def _header(payload):
+    """(label, image bytes) of a record: the first label when it holds several."""
+    flag, label, _, _ = _HEADER.unpack_from(payload)
+    if flag > 0:
+        label = struct.unpack_from('<f', payload, _HEADER.size)[0]
+    return label, payload[_HEADER.size + 4 * flag:]
+
+
 def _decoded_size(buf):
     """(height, width) by decoding, for formats other than PNG and JPEG (BMP, TIFF, ...)."""
     import cv2
@@ -116,10 +124,7 @@ def scan(path, classes=None, expect_size=None, min_size=None, dataset=None, prog
             if len(payload) < _HEADER.size:
                 raise DataError('%s: record %d is too short to hold an image header'
                                 % (path, index))
-            flag, label, _, _ = _HEADER.unpack_from(payload)
-            body = payload[_HEADER.size + 4 * flag:]
-            if flag > 0:
-                label = struct.unpack_from('<f', payload, _HEADER.size)[0]
+            label, body = _header(payload)
             if classes is not None and not (0 <= label < classes and label == int(label)):
                 raise DataError('%s: record %d has label %g, outside the %d classes [0, %d)'
                                 % (path, index, label, classes, classes))
@@ -147,9 +152,7 @@ def read_labels(path):
     """Labels of every record, in file order (for summaries and partition checks)."""
     size = os.path.getsize(path)
     with open(path, 'rb') as f:
-        return [(_HEADER.unpack_from(p)[1] if _HEADER.unpack_from(p)[0] == 0
-                 else struct.unpack_from('<f', p, _HEADER.size)[0])
-                for _, _, p in _records(f, path, size)]
+        return [_header(p)[0] for _, _, p in _records(f, path, size)]
 
 
 def write_records(rec_path, items, quality=95, img_fmt='.png', force=False, progress=None):
