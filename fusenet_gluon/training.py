@@ -339,7 +339,12 @@ def state_path(prefix, epoch, ext):
 
 def save_state(net, trainer, prefix, epoch, info, logger):
     """Checkpoint: original-format symbol + params, trainer states and the run state, each
-    written atomically; the run-state file last, so it names only complete checkpoints."""
+    written atomically; the run-state file last, so it names only complete checkpoints.
+
+    It first waits for all pending engine work: a save begun while the last step's
+    operators were still queued (a signal mid-epoch, after refresh_state replaced the
+    arrays) wrote parameters that differed from run to run."""
+    mx.nd.waitall()
     upstream.save_checkpoint(net, prefix, epoch)
     with atomic_path(state_path(prefix, epoch, 'states')) as tmp:
         trainer.save_states(tmp)
