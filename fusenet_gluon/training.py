@@ -435,6 +435,8 @@ def train(args, imagenet=False):
         trainer._optimizer.num_update = num_update
         trainer._optimizer.begin_num_update = num_update
     trainer._init_kvstore()
+    if distributed:
+        sync_initial_params(trainer)
     logger.info('parameter update: %s', 'lean single-device NAG (FastTrainer)'
                 if trainer._fast_ok() else 'gluon.Trainer (%s)' % (
                     'on the kvstore' if trainer._update_on_kvstore else 'on the workers'
@@ -540,8 +542,7 @@ def train(args, imagenet=False):
                 with open(metrics_path, 'a') as f:
                     f.write(json.dumps(record) + '\n')
             done = epoch + 1
-            if not distributed:
-                refresh_state(net, trainer)
+            refresh_state(net, trainer)
             if rank == 0 and (done % args.checkpoint_epochs == 0 or done == args.num_epochs):
                 save_state(net, trainer, args.model_prefix, done, dict(
                     epoch=done, complete=True, batches_done=0,
@@ -557,6 +558,22 @@ def train(args, imagenet=False):
     return 0
 
 
+def sync_initial_params(trainer):
+    """Give every worker rank 0's parameters, and wait until they have arrived.
+
+    Gluon broadcasts the parameters through the kvstore at its first ``step`` and does not
+    wait for the pulls. On MXNet 1.9.1 a worker's pull of a parameter can then reach the
+    server after both workers' first gradient push-pull of it, and without an optimizer on
+    the server that push-pull has replaced the stored value with the summed gradient: the
+    worker takes that sum as its weight and the workers drift apart (seen in about one
+    2-worker run in ten). Broadcasting before the first batch and waiting for it closes the
+    window: no worker pushes a gradient before its own pulls are done.
+    """
+    if trainer._params_to_init:
+        trainer._init_params()
+    mx.nd.waitall()
+
+
 def refresh_state(net, trainer):
     """Put the parameters and the trainer state in the form a resumed run starts from.
 
@@ -565,6 +582,12 @@ def refresh_state(net, trainer):
     drift (about 1e-4 after one epoch) from one that went on in memory. Rebuilding every
     parameter from its values and round-tripping the trainer state at each epoch boundary,
     exactly as a resume does, makes the two compute alike (bit-identical on the CPU).
+
+    Evaluation needs it too: an inference-mode convolution reorders its weight into an
+    MKL-DNN layout in place, and the updates that follow are then no longer reproducible
+    from run to run; in a dist_sync job the workers, which apply the same summed gradients,
+    drift apart by an ulp or so per update (seen on every 2-worker run with an evaluation
+    between epochs). The rebuild after each evaluation removes both effects.
     """
     if trainer._update_on_kvstore:
         return  # the state lives in the kvstore (several devices): not refreshed
