@@ -37,6 +37,7 @@ from .utils import UserError, atomic_path, parse_ints
 
 EXIT_NAN = 3
 EXIT_INTERRUPTED = 130
+KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 
 
 # ---------------------------------------------------------------- command line
@@ -115,8 +116,10 @@ def build_parser(imagenet=False):
                    help='hybrid: static_alloc/static_shape graph; imperative: for debugging')
     g.add_argument('--rand-seed', type=int, default=None,
                    help='seed of initialisation, shuffling and augmentation (default: time)')
-    g.add_argument('--kv-store', default='device',
-                   help='local, device, dist_sync, dist_device_sync, dist_async')
+    g.add_argument('--kv-store', default='device', choices=KV_STORES,
+                   help='how gradients are combined: local, device or nccl on one machine; '
+                        'dist_sync, dist_device_sync or dist_async (updates on the servers; '
+                        'its momentum is not checkpointed) under fusenet_gluon.launch')
     g = p.add_argument_group('checkpoints and logs')
     g.add_argument('--model-prefix', default=None,
                    help='checkpoint prefix (default: LOG_DIR/DATASET/NETWORK_dDEPTHwW[_EXP]/model)')
@@ -346,8 +349,16 @@ def save_state(net, trainer, prefix, epoch, info, logger):
     arrays) wrote parameters that differed from run to run."""
     mx.nd.waitall()
     upstream.save_checkpoint(net, prefix, epoch)
-    with atomic_path(state_path(prefix, epoch, 'states')) as tmp:
-        trainer.save_states(tmp)
+    states = state_path(prefix, epoch, 'states')
+    if trainer._update_on_kvstore and 'dist' in trainer._kvstore.type:
+        # MXNet cannot read the optimizer state back from parameter servers: a resume
+        # starts with fresh momentum, the schedule carried on by the update count
+        if os.path.exists(states):
+            os.remove(states)  # never pair these parameters with another run's state
+        info = dict(info, trainer_state='on the servers, not saved')
+    else:
+        with atomic_path(states) as tmp:
+            trainer.save_states(tmp)
     with atomic_path(state_path(prefix, epoch, 'json')) as tmp:
         with open(tmp, 'w') as f:
             json.dump(info, f, indent=1)
@@ -369,8 +380,16 @@ def train(args, imagenet=False):
     # a KVStore object makes Gluon update on the store even on one device; only a
     # distributed run needs one, elsewhere the name lets Gluon choose (none on one device)
     distributed = 'dist' in (args.kv_store or '')
+    if distributed and not os.environ.get('DMLC_ROLE'):
+        raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
+                        'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
+                        % (args.kv_store, os.path.basename(sys.argv[0])))
     kv = mx.kv.create(args.kv_store) if distributed else (args.kv_store or None)
     rank, workers = (kv.rank, kv.num_workers) if distributed else (0, 1)
+    # dist_async applies each worker's gradients on the servers as they come (Gluon allows
+    # no other way), so the schedule counts workers x steps and a step rescales by 1/batch
+    asynchronous = distributed and 'async' in args.kv_store
+    per_step = workers if asynchronous else 1
 
     folder = os.path.dirname(os.path.abspath(args.model_prefix))
     os.makedirs(folder, exist_ok=True)
@@ -380,19 +399,6 @@ def train(args, imagenet=False):
         logger.info('no --data-dir given: training on the embedded data set, scikit-learn\'s '
                     'handwritten digits (1,437 train / 360 test images, 32x32)')
     logger.info('start with arguments %s', vars(args))
-
-    mx.random.seed(args.rand_seed)
-    np.random.seed(args.rand_seed)
-    train_data, val_data = get_loaders(
-        args.dataset, args.data_dir, args.batch_size, args.loader, args.train_dataset,
-        args.val_dataset, num_parts=workers, part_index=rank, workers=args.data_workers,
-        seed=args.rand_seed, fb_mean=getattr(args, 'fb_mean', False))
-    num_examples = args.num_examples or train_data.num_examples
-    # the same on every worker: dist_sync waits for all workers' updates
-    epoch_size = max(1, num_examples // workers // args.batch_size)
-    logger.info('%d training examples (%d on this worker): %d updates an epoch; lr %g, steps at '
-                'epochs %s', train_data.num_examples, train_data.part_examples, epoch_size,
-                args.lr, args.lr_steps)
 
     if imagenet:
         blocks = tuple(parse_ints(args.blocks, '--blocks', '2,2,8,2')) if args.blocks else None
@@ -404,13 +410,30 @@ def train(args, imagenet=False):
                   if not n.endswith(('running_mean', 'running_var')))
     logger.info('network %s: %d parameters (%.4fM)', args.network, nparams, nparams / 1e6)
 
+    mx.random.seed(args.rand_seed)
+    np.random.seed(args.rand_seed)
+    train_data, val_data = get_loaders(
+        args.dataset, args.data_dir, args.batch_size, args.loader, args.train_dataset,
+        args.val_dataset, num_parts=workers, part_index=rank, workers=args.data_workers,
+        seed=args.rand_seed, fb_mean=getattr(args, 'fb_mean', False))
+    if train_data.part_examples < args.batch_size:
+        raise UserError('--batch-size %d is more than the %d training images%s'
+                        % (args.batch_size, train_data.part_examples,
+                           ' on this worker' if workers > 1 else ''))
+    num_examples = args.num_examples or train_data.num_examples
+    # the same on every worker: dist_sync waits for all workers' updates
+    epoch_size = max(1, num_examples // workers // args.batch_size)
+    logger.info('%d training examples (%d on this worker): %d updates an epoch; lr %g, steps at '
+                'epochs %s', train_data.num_examples, train_data.part_examples, epoch_size,
+                args.lr, args.lr_steps)
+
     begin_epoch, skip_batches, num_update = 0, 0, 0
     states_file = None
     if args.load_epoch is not None:
         upstream.load_params(net, state_path(args.model_prefix, args.load_epoch, 'params'),
                              ctx=ctxs)
         begin_epoch, skip_batches, num_update, states_file = _resume_point(
-            args.model_prefix, args.load_epoch, epoch_size, logger)
+            args.model_prefix, args.load_epoch, epoch_size * per_step, logger)
     else:
         net.initialize(initializer(), ctx=ctxs)
     if args.dtype == 'float16':
@@ -419,11 +442,11 @@ def train(args, imagenet=False):
         net.hybridize(static_alloc=True, static_shape=True)
 
     opt_params = dict(learning_rate=args.lr, momentum=args.momentum, wd=args.wd,
-                      lr_scheduler=make_scheduler(args, epoch_size))
+                      lr_scheduler=make_scheduler(args, epoch_size * per_step))
     if args.dtype == 'float16' or args.amp:
         opt_params['multi_precision'] = True
     trainer = FastTrainer(net.collect_params(), 'nag', opt_params, kvstore=kv,
-                          update_on_kvstore=False if distributed else None)
+                          update_on_kvstore=asynchronous if distributed else None)
     if args.amp:
         from mxnet.contrib import amp
         amp.init()
@@ -434,6 +457,10 @@ def train(args, imagenet=False):
         # an original checkpoint has no trainer state: re-apply the lr steps already passed
         trainer._optimizer.num_update = num_update
         trainer._optimizer.begin_num_update = num_update
+    # gradients are averaged over the samples behind one update; the scale must be set
+    # before the kvstore starts (an optimizer on the servers keeps the one it was sent)
+    step_batch = args.batch_size * (1 if asynchronous else workers)
+    trainer._optimizer.rescale_grad = trainer._scale / step_batch
     trainer._init_kvstore()
     if distributed:
         sync_initial_params(trainer)
@@ -452,6 +479,16 @@ def train(args, imagenet=False):
             json.dump(dict(vars(args), parameters=nparams, examples=num_examples), f, indent=1)
     top5 = imagenet
     last_good = args.load_epoch
+
+    def updates(steps):
+        """Updates made so far, in the schedule's unit, after `steps` steps of this worker."""
+        # dist_async: the servers' optimizer counts; this worker's copy stays at zero
+        return steps * workers if asynchronous else trainer._optimizer.num_update
+
+    def current_lr(steps):
+        if asynchronous:
+            return trainer._optimizer.lr_scheduler(updates(steps))
+        return trainer.learning_rate
     with _progress_bar(epoch_size) as progress, _Signals() as sig:
         for epoch in range(begin_epoch, args.num_epochs):
             tic = time.time()
@@ -478,7 +515,7 @@ def train(args, imagenet=False):
                         autograd.backward(scaled)
                 else:
                     autograd.backward(losses)
-                trainer.step(args.batch_size * workers)
+                trainer.step(step_batch)
                 batch_loss = []
                 for o, h, l in zip(outs, hs, losses):
                     stats = RunningMetrics.batch(o, h, l, top5)
@@ -509,8 +546,8 @@ def train(args, imagenet=False):
                     if rank == 0:
                         save_state(net, trainer, args.model_prefix, epoch + 1, dict(
                             epoch=epoch + 1, complete=False, batches_done=nbatch + 1,
-                            num_update=trainer._optimizer.num_update, seed=args.rand_seed),
-                            logger)
+                            num_update=updates(epoch * epoch_size + nbatch + 1),
+                            seed=args.rand_seed), logger)
                     logger.info('%s received: stopped in epoch %d after batch %d; continue with '
                                 '--load-epoch %d', sig.caught, epoch, nbatch + 1, epoch + 1)
                     return EXIT_INTERRUPTED
@@ -531,7 +568,7 @@ def train(args, imagenet=False):
             logger.info('Epoch[%d] Validation-accuracy=%f', epoch, val['acc'])
             if top5:
                 logger.info('Epoch[%d] Validation-top_k_accuracy_5=%f', epoch, val['top5'])
-            record = dict(epoch=epoch + 1, lr=trainer.learning_rate,
+            record = dict(epoch=epoch + 1, lr=current_lr((epoch + 1) * epoch_size),
                           train_loss=train_m['loss'], train_acc=train_m['acc'],
                           val_loss=val['loss'], val_acc=val['acc'],
                           time_s=round(time.time() - tic, 3),
@@ -546,7 +583,7 @@ def train(args, imagenet=False):
             if rank == 0 and (done % args.checkpoint_epochs == 0 or done == args.num_epochs):
                 save_state(net, trainer, args.model_prefix, done, dict(
                     epoch=done, complete=True, batches_done=0,
-                    num_update=trainer._optimizer.num_update, seed=args.rand_seed), logger)
+                    num_update=updates(done * epoch_size), seed=args.rand_seed), logger)
                 last_good = done
     if rank == 0:
         _finish(net, args, logger, metrics_path)
@@ -669,6 +706,10 @@ def _resume_point(prefix, epoch, epoch_size, logger):
     if os.path.isfile(info_path):
         with open(info_path) as f:
             info = json.load(f)
+        if not os.path.isfile(states):
+            logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '
+                        'schedule at update %d', prefix,
+                        info.get('trainer_state', 'missing'), info['num_update'])
         if not info.get('complete', True):
             logger.info('resuming inside epoch %d after batch %d', epoch - 1,
                         info['batches_done'])

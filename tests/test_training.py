@@ -180,6 +180,9 @@ def test_nan_stops_the_run_cleanly(toy_dir, tmp_path):
     (['--dtype', 'float16', '--gpus', ''], 'need GPUs'),
     (['--batch-size', '0'], 'at least 1'),
     (['--dataset', 'cifar100', '--data-dir', None], 'needs --data-dir'),
+    (['--kv-store', 'dist_sync'], 'needs a parameter-server job'),
+    (['--kv-store', 'dist'], "invalid choice: 'dist'"),
+    (['--batch-size', '64'], '--batch-size 64 is more than the 48 training images'),
 ])
 def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
     base = ['--data-dir', toy_dir, '--model-prefix', str(tmp_path / 'm'), '--num-epochs', '1']
@@ -187,9 +190,11 @@ def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
         argv, base = argv[:-2], base[2:]
     if '--gpus' not in argv:
         base += ['--gpus', '']
-    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT,
+    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
+    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert not os.path.exists(str(tmp_path / 'm-run.json'))
 
 
 def test_help_documents_the_flags():
@@ -247,6 +252,29 @@ def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
             np.testing.assert_array_equal(p0[name].data().asnumpy(), p1[name].data().asnumpy(),
                                           err_msg=name)
     assert 'on this worker' in open(prefix + '-worker1.log').read()
+
+
+def test_dist_async_updates_on_the_servers_and_resumes(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'a')
+    cmd = [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
+           '150', '--', sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
+           '14', '--data-dir', toy_dir, '--gpus', '', '--batch-size', '8',
+           '--kv-store', 'dist_async', '--model-prefix', prefix, '--rand-seed', '4',
+           '--no-plot', '--lr-steps', '1', '--checkpoint-epochs', '1']
+    r = subprocess.run(cmd + ['--num-epochs', '2'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # 48 images, 2 workers, batch 8: 3 steps a worker an epoch, 6 updates on the server;
+    # one step of 10x after epoch 1 (a step fires once the count passes it)
+    assert [m['lr'] for m in metrics(prefix)] == pytest.approx([0.1, 0.01])
+    info = json.load(open(prefix + '-0002.json'))
+    assert info['num_update'] == 12 and 'not saved' in info['trainer_state']
+    assert not os.path.exists(prefix + '-0002.states')
+    r = subprocess.run(cmd + ['--num-epochs', '3', '--load-epoch', '2'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert 'resuming with fresh momentum, the schedule at update 12' in open(prefix + '.log').read()
+    assert [m['epoch'] for m in metrics(prefix)] == [1, 2, 3]
 
 
 def test_launcher_stops_everything_when_a_worker_fails(tmp_path):
