@@ -364,7 +364,7 @@ def save_state(net, trainer, prefix, epoch, info, logger):
             json.dump(info, f, indent=1)
     logger.info('Saved checkpoint to "%s-%04d.params"%s', prefix, epoch,
                 '' if info.get('complete', True) else
-                ' (epoch %d interrupted after batch %d)' % (epoch, info['batches_done']))
+                ' (partial: Epoch[%d] stopped after batch %d)' % (epoch - 1, info['batches_done']))
 
 
 # ---------------------------------------------------------------- the loop
@@ -548,7 +548,7 @@ def train(args, imagenet=False):
                             epoch=epoch + 1, complete=False, batches_done=nbatch + 1,
                             num_update=updates(epoch * epoch_size + nbatch + 1),
                             seed=args.rand_seed), logger)
-                    logger.info('%s received: stopped in epoch %d after batch %d; continue with '
+                    logger.info('%s received: stopped in Epoch[%d] after batch %d; continue with '
                                 '--load-epoch %d', sig.caught, epoch, nbatch + 1, epoch + 1)
                     return EXIT_INTERRUPTED
             skip_batches = 0
@@ -710,12 +710,14 @@ def _resume_point(prefix, epoch, epoch_size, logger):
             logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '
                         'schedule at update %d', prefix,
                         info.get('trainer_state', 'missing'), info['num_update'])
+        states = states if os.path.isfile(states) else None
         if not info.get('complete', True):
-            logger.info('resuming inside epoch %d after batch %d', epoch - 1,
-                        info['batches_done'])
-            return epoch - 1, info['batches_done'], info['num_update'], \
-                states if os.path.isfile(states) else None
-        return epoch, 0, info['num_update'], states if os.path.isfile(states) else None
+            logger.info('resuming from "%s-%04d.params": Epoch[%d] from batch %d, update %d',
+                        prefix, epoch, epoch - 1, info['batches_done'] + 1, info['num_update'])
+            return epoch - 1, info['batches_done'], info['num_update'], states
+        logger.info('resuming from "%s-%04d.params": %d epochs done, update %d, next Epoch[%d]',
+                    prefix, epoch, epoch, info['num_update'], epoch)
+        return epoch, 0, info['num_update'], states
     logger.info('no trainer state beside %s: resuming with fresh momentum, lr steps before '
                 'epoch %d re-applied (as the original did)', prefix, epoch)
     return epoch, 0, epoch * epoch_size, None
