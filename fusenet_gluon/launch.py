@@ -4,8 +4,9 @@
     python -m fusenet_gluon.launch -n 4 -s 2 --hosts hosts.txt -- python train_cifar.py ...
 
 Locally every process runs on this machine on loopback. With ``--hosts`` (one host a line)
-servers and workers are started over ssh, round robin, in the same working directory, and
-the scheduler runs here on ``--scheduler-host`` (default: this machine's name). In the
+servers and workers are started over ssh, round robin, in the same working directory (and
+with the same Python path: a shared file system or identical installs), and the scheduler
+runs here on ``--scheduler-host`` (default: this machine's name). In the
 command, ``{rank}`` is replaced by the worker's index. When a worker fails, every process is
 stopped and the launcher exits with the worker's status. (MXNet's own tools/launch.py
 calls ``Thread.isAlive``, gone since Python 3.9.)
@@ -38,8 +39,11 @@ def _spawn(role, command, env_extra, host=None, cwd=None):
                        sorted(dict(env_extra, DMLC_ROLE=role).items()))
     remote = 'cd %s && env %s %s' % (shlex.quote(cwd or os.getcwd()), exports,
                                      ' '.join(shlex.quote(c) for c in command))
-    return subprocess.Popen(['ssh', '-o', 'StrictHostKeyChecking=no', host, remote],
-                            start_new_session=True)
+    # -tt: a remote terminal, so that the remote process gets SIGHUP when this ssh is
+    # stopped; BatchMode: fail rather than wait for a password nobody will type
+    return subprocess.Popen(['ssh', '-tt', '-o', 'BatchMode=yes', '-o',
+                             'StrictHostKeyChecking=no', host, remote],
+                            start_new_session=True, stdin=subprocess.DEVNULL)
 
 
 def _stop(procs, grace=5.0):
