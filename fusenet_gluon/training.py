@@ -489,7 +489,7 @@ def train(args, imagenet=False):
         if asynchronous:
             return trainer._optimizer.lr_scheduler(updates(steps))
         return trainer.learning_rate
-    with _progress_bar(epoch_size) as progress, _Signals() as sig:
+    with _progress_bar(epoch_size, logger) as progress, _Signals() as sig:
         for epoch in range(begin_epoch, args.num_epochs):
             tic = time.time()
             metrics, window = RunningMetrics(top5), RunningMetrics(top5)
@@ -736,15 +736,22 @@ def _truncate_metrics(path, epoch):
             f.writelines(keep)
 
 
-def _progress_bar(total):
-    """A tqdm bar on a terminal (closed when its ``with`` ends), else nothing."""
-    if sys.stderr.isatty():
-        try:
-            from tqdm import tqdm
-            return tqdm(total=total, file=sys.stderr, leave=False, unit='batch')
-        except ImportError:  # pragma: no cover
-            pass
-    return contextlib.nullcontext()
+@contextlib.contextmanager
+def _progress_bar(total, logger):
+    """A tqdm bar on a terminal, else None; while it shows, the logger's console lines are
+    written through tqdm so that they do not land on the bar's line."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:  # pragma: no cover
+        yield None
+        return
+    with logging_redirect_tqdm(loggers=[logger]):
+        with tqdm(total=total, file=sys.stderr, leave=False, unit='batch') as bar:
+            yield bar
 
 
 def _finish(net, args, logger, metrics_path):
