@@ -385,3 +385,38 @@ def test_warmup_and_cosine_schedule_by_hand():
     # halfway through the cosine part (update 25): 0.1 * (1 + cos(pi/2)) / 2 = 0.05
     np.testing.assert_allclose([sched(5), sched(25), sched(40)], [0.05, 0.05, 0.0],
                                atol=1e-9)
+
+
+def test_progress_bar_on_a_terminal_and_none_in_a_pipe(toy_dir, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+    argv = [sys.executable, 'train_cifar.py', '--network', 'cross', '--depth', '14',
+            '--data-dir', toy_dir, '--gpus', '', '--batch-size', '16', '--num-epochs', '1',
+            '--no-plot', '--log-iters', '2', '--model-prefix']
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))
+    p = subprocess.Popen(argv + [str(tmp_path / 'tty')], cwd=ROOT, stdin=slave, stdout=slave,
+                         stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b''
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=120) == 0
+    os.close(master)
+    text = out.decode('utf-8', 'replace')
+    assert re.search(r'epoch 0: +\d+%\|.*\| \d/3 .*batch/s', text)
+    # every log line starts a line of its own, never after the bar's text
+    for m in re.finditer(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ', text):
+        assert m.start() == 0 or text[m.start() - 1] in '\r\n', text[m.start() - 80:m.end()]
+    assert 'Epoch[0] Batch [2]' in text and 'Validation-accuracy' in text
+    r = subprocess.run(argv + [str(tmp_path / 'pipe')], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and 'batch/s' not in r.stdout + r.stderr
