@@ -3,6 +3,7 @@ signal mid-epoch), metrics and log lines, NaN handling, errors, and dist_sync on
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -252,6 +253,15 @@ def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
             np.testing.assert_array_equal(p0[name].data().asnumpy(), p1[name].data().asnumpy(),
                                           err_msg=name)
     assert 'on this worker' in open(prefix + '-worker1.log').read()
+    # a job resumed from the epoch-1 checkpoint ends where the uninterrupted one did
+    again = str(tmp_path / 'r')
+    for suffix in ('-symbol.json', '-0001.params', '-0001.states', '-0001.json'):
+        shutil.copy(prefix + suffix, again + suffix)
+    cmd[cmd.index(prefix)] = again
+    r = subprocess.run(cmd + ['--load-epoch', '1'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert open(again + '-0002.params', 'rb').read() == open(prefix + '-0002.params', 'rb').read()
 
 
 def test_dist_async_updates_on_the_servers_and_resumes(toy_dir, tmp_path):
