@@ -8,7 +8,9 @@ servers and workers are started over ssh, round robin, in the same working direc
 with the same Python path: a shared file system or identical installs), and the scheduler
 runs here on ``--scheduler-host`` (default: this machine's name). In the
 command, ``{rank}`` is replaced by the worker's index. When a worker fails, every process is
-stopped and the launcher exits with the worker's status. (MXNet's own tools/launch.py
+stopped and the launcher exits with the worker's status. When the launcher is interrupted
+(Ctrl-C, SIGTERM, SIGHUP) it passes SIGTERM to the workers, which save a checkpoint and
+stop after the same batch, waits up to ``--grace`` seconds for them, then stops the rest. (MXNet's own tools/launch.py
 calls ``Thread.isAlive``, gone since Python 3.9.)
 """
 import argparse
@@ -20,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from .utils import UserError, run_cli
+from .utils import EXIT_INTERRUPTED, UserError, run_cli
 
 SERVER_CODE = 'import mxnet'  # a server or scheduler serves from inside `import mxnet`
 
@@ -46,26 +48,41 @@ def _spawn(role, command, env_extra, host=None, cwd=None):
                             start_new_session=True, stdin=subprocess.DEVNULL)
 
 
-def _stop(procs, grace=5.0):
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupt(signum, frame):
+    raise _Interrupted(signum)
+
+
+def _signal_all(procs, sig):
     for p in procs:
         if p.poll() is None:
             try:
-                os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, sig)
             except ProcessLookupError:
                 pass
-    deadline = time.time() + grace
+
+
+def _wait_all(procs, seconds):
+    deadline = time.time() + seconds
     for p in procs:
         try:
             p.wait(max(0.1, deadline - time.time()))
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            pass
+
+
+def _stop(procs, grace=5.0):
+    """SIGTERM to every process group still running; SIGKILL to those alive after `grace`."""
+    _signal_all(procs, signal.SIGTERM)
+    _wait_all(procs, grace)
+    _signal_all(procs, signal.SIGKILL)
 
 
 def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_host=None,
-           timeout=None):
+           timeout=None, grace=60.0):
     """Run `command` as `num_workers` workers beside `num_servers` servers; returns the exit
     status (0 when every worker succeeded)."""
     if num_workers < 1 or num_servers < 1:
@@ -81,6 +98,7 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
     if not hosts:
         base.update(DMLC_NODE_HOST='127.0.0.1', DMLC_INTERFACE='lo')
     py = [sys.executable, '-c', SERVER_CODE]
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     procs = [_spawn('scheduler', py, base)]
     servers, workers = [], []
     for i in range(num_servers):
@@ -97,8 +115,13 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
             failed = [c for c in codes if c not in (None, 0)]
             if failed:
                 status = failed[0]
-                print('launch: a worker exited with status %d; stopping the job' % status,
-                      file=sys.stderr)
+                if status == EXIT_INTERRUPTED:  # it saved: let the others finish the same batch
+                    print('launch: a worker was interrupted; waiting up to %ds for the others '
+                          'to save and stop' % grace, file=sys.stderr)
+                    _wait_all(workers, grace)
+                else:
+                    print('launch: a worker exited with status %d; stopping the job' % status,
+                          file=sys.stderr)
                 break
             if all(c == 0 for c in codes):
                 break
@@ -113,17 +136,24 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
                       file=sys.stderr)
                 break
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        status = 130
+    except (KeyboardInterrupt, _Interrupted) as e:
+        signum = e.args[0] if isinstance(e, _Interrupted) else signal.SIGINT
+        status = 128 + signum
+        print('launch: %s; asking the workers to save and stop (up to %ds)'
+              % (signal.Signals(signum).name, grace), file=sys.stderr)
+        try:
+            _signal_all(workers, signal.SIGTERM)
+            _wait_all(workers, grace)
+        except (KeyboardInterrupt, _Interrupted):  # a second one: stop now
+            pass
     finally:
-        if status == 0:  # servers and scheduler leave once the workers are done
-            deadline = time.time() + 30
-            for p in procs[:1] + servers:
-                try:
-                    p.wait(max(0.1, deadline - time.time()))
-                except subprocess.TimeoutExpired:
-                    pass
-        _stop(procs)
+        try:
+            if status == 0:  # servers and scheduler leave once the workers are done
+                _wait_all(procs[:1] + servers, 30)
+            _stop(procs)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
     return status
 
 
@@ -144,6 +174,9 @@ def main(argv=None):
                         help='address of this machine as the others reach it (with --hosts)')
     parser.add_argument('--port', type=int, default=None, help='scheduler port')
     parser.add_argument('--timeout', type=int, default=None, help='seconds before giving up')
+    parser.add_argument('--grace', type=float, default=60.0,
+                        help='when interrupted, seconds the workers get to save and stop '
+                             '(default 60)')
     args = parser.parse_args(argv)
     hosts = None
     if args.hosts:
@@ -154,7 +187,7 @@ def main(argv=None):
         if not hosts:
             raise UserError('%s lists no hosts' % args.hosts)
     return launch(command, args.num_workers, args.num_servers or args.num_workers, hosts,
-                  args.port, args.scheduler_host, args.timeout)
+                  args.port, args.scheduler_host, args.timeout, args.grace)
 
 
 def cli():

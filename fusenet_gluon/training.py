@@ -33,10 +33,9 @@ from . import arch, upstream
 from .data import get_loaders, get_preset, lr_steps
 from .model_zoo import get_model, list_models
 from .optim import FastTrainer
-from .utils import UserError, atomic_path, parse_ints
+from .utils import EXIT_INTERRUPTED, UserError, atomic_path, parse_ints
 
 EXIT_NAN = 3
-EXIT_INTERRUPTED = 130
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 
 
@@ -315,14 +314,38 @@ def _setup_logging(log_path):
 
 
 class _Signals(object):
-    """SIGINT/SIGTERM set a flag; the loop saves and exits at the next batch boundary."""
+    """SIGINT/SIGTERM/SIGHUP set a flag; the loop saves and exits after the current batch.
 
-    def __init__(self):
+    In a dist_sync job the workers must stop after the same batch: one that left a batch
+    early would leave the others waiting for its gradients. With `kv`, :meth:`stop` sums
+    the workers' flags through the kvstore after every batch (one float, one round trip)
+    and is true on all of them when any caught a signal. (dist_async needs no agreement:
+    no worker waits for another; its servers also run the optimizer, which would treat
+    the flag as a weight.)"""
+
+    KEY = 999999  # beside the parameters' keys 0..N-1
+
+    def __init__(self, kv=None):
         self.caught = None
         self._old = {}
+        self._kv = kv
+        if kv is not None:
+            self._flag = mx.nd.zeros((1,))
+            kv.init(self.KEY, self._flag)
+
+    def stop(self):
+        """Whether to stop after this batch (this worker's signal or, with a kvstore, any)."""
+        if self._kv is None:
+            return self.caught is not None
+        self._flag[:] = 0 if self.caught is None else 1
+        self._kv.pushpull(self.KEY, self._flag, out=self._flag)
+        if self._flag.asscalar() > 0 and self.caught is None:
+            self.caught = 'STOP (from another worker)'
+        return self.caught is not None
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: what a worker started over ssh gets when the launcher stops its ssh
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -489,7 +512,8 @@ def train(args, imagenet=False):
         if asynchronous:
             return trainer._optimizer.lr_scheduler(updates(steps))
         return trainer.learning_rate
-    with _progress_bar(epoch_size, logger) as progress, _Signals() as sig:
+    vote = kv if distributed and not asynchronous else None
+    with _progress_bar(epoch_size, logger) as progress, _Signals(vote) as sig:
         for epoch in range(begin_epoch, args.num_epochs):
             tic = time.time()
             metrics, window = RunningMetrics(top5), RunningMetrics(top5)
@@ -542,7 +566,10 @@ def train(args, imagenet=False):
                     logger.info(line)
                     window.reset()
                     window_tic = time.time()
-                if sig.caught:
+                if sig.stop():
+                    # finish this batch's work everywhere: a worker leaving with its last
+                    # gradients unsent would leave the others waiting for them forever
+                    mx.nd.waitall()
                     if rank == 0:
                         save_state(net, trainer, args.model_prefix, epoch + 1, dict(
                             epoch=epoch + 1, complete=False, batches_done=nbatch + 1,

@@ -3,6 +3,10 @@ import contextlib
 import os
 import sys
 
+#: Exit status of a run stopped by a signal after saving its state (128 + SIGINT, as a shell
+#: reports Ctrl-C); the launcher then lets the other workers save and stop too.
+EXIT_INTERRUPTED = 130
+
 
 @contextlib.contextmanager
 def atomic_path(path):

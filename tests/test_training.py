@@ -264,6 +264,73 @@ def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
     assert open(again + '-0002.params', 'rb').read() == open(prefix + '-0002.params', 'rb').read()
 
 
+def _dist_job(toy_dir, prefix, epochs=12):
+    # --exp-name w{rank} changes nothing (a --model-prefix is given) but tells workers apart
+    return [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
+            '200', '--', sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
+            '14', '--data-dir', toy_dir, '--gpus', '', '--batch-size', '8', '--num-epochs',
+            str(epochs), '--kv-store', 'dist_sync', '--model-prefix', prefix, '--rand-seed',
+            '4', '--no-plot', '--log-iters', '1', '--checkpoint-epochs', '6', '--exp-name',
+            'w{rank}']
+
+
+def _interrupt_dist_job(cmd, prefix, signal_what):
+    """Start the job, signal it in epoch 3; the stop line both workers logged."""
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    deadline = time.time() + 150
+    while time.time() < deadline and p.poll() is None:
+        if os.path.exists(prefix + '.log') and 'Epoch[3] Batch' in open(prefix + '.log').read():
+            break
+        time.sleep(0.05)
+    signal_what(p)
+    out = p.communicate(timeout=150)[0]
+    said = [re.search(r'(SIGTERM|STOP \(from another worker\)) received: stopped in '
+                      r'(Epoch\[\d+\] after batch \d+); continue with --load-epoch (\d+)',
+                      open(path).read())
+            for path in (prefix + '.log', prefix + '-worker1.log')]
+    assert all(said), out[-3000:]
+    assert said[0].group(2, 3) == said[1].group(2, 3), (said[0].group(0), said[1].group(0))
+    return p.returncode, said, out
+
+
+def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_dir, tmp_path):
+    """Only worker 1 gets SIGTERM: the workers agree through the kvstore, rank 0 saves, and
+    the job resumed from that checkpoint ends bit-identical to one that never stopped."""
+    def signal_worker1(p):
+        for pid in os.listdir('/proc'):
+            try:
+                line = open('/proc/%s/cmdline' % pid, 'rb').read().split(b'\0')
+            except (OSError, ValueError):
+                continue
+            if b'train_cifar.py' in line and b'w1' in line:
+                os.kill(int(pid), signal.SIGTERM)
+                return
+        raise AssertionError('worker 1 not found')
+    stopped = str(tmp_path / 's')
+    status, said, out = _interrupt_dist_job(_dist_job(toy_dir, stopped), stopped,
+                                            signal_worker1)
+    assert status == training.EXIT_INTERRUPTED, out[-3000:]
+    assert said[0].group(1) == 'STOP (from another worker)' and said[1].group(1) == 'SIGTERM'
+    r = subprocess.run(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    whole = str(tmp_path / 'w')
+    r = subprocess.run(_dist_job(toy_dir, whole), cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert open(stopped + '-0012.params', 'rb').read() == open(whole + '-0012.params', 'rb').read()
+
+
+def test_sigterm_to_the_launcher_saves_and_stops_the_job(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'l')
+    status, said, out = _interrupt_dist_job(_dist_job(toy_dir, prefix, epochs=40), prefix,
+                                            lambda p: p.send_signal(signal.SIGTERM))
+    assert status == 128 + signal.SIGTERM and 'asking the workers to save and stop' in out
+    info = json.load(open('%s-%04d.json' % (prefix, int(said[0].group(3)))))
+    assert info['epoch'] == int(said[0].group(3)) and 'Saved checkpoint' in out
+
+
 def test_dist_async_updates_on_the_servers_and_resumes(toy_dir, tmp_path):
     prefix = str(tmp_path / 'a')
     cmd = [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
