@@ -192,9 +192,6 @@ def resolve_args(args, imagenet=False):
         if args.exp_name:
             tag += '_' + args.exp_name
         args.model_prefix = os.path.join(args.log_dir, args.dataset, tag, 'model')
-    if (args.amp or args.dtype == 'float16') and args.gpus is not None and \
-            args.gpus.strip() == '':
-        raise UserError('--dtype float16 and --amp need GPUs (--gpus 0,...)')
     if args.amp and args.dtype == 'float16':
         raise UserError('choose one of --amp and --dtype float16')
     return preset
@@ -395,6 +392,10 @@ def train(args, imagenet=False):
     """Run training as `args` (from :func:`build_parser`) say. Returns an exit status."""
     preset = resolve_args(args, imagenet)
     ctxs = get_contexts(args.gpus)
+    if (args.amp or args.dtype == 'float16') and ctxs[0].device_type == 'cpu':
+        # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
+        raise UserError('--dtype float16 and --amp need GPUs (--gpus 0,...); this run would '
+                        'use the CPU')
     if args.batch_size % len(ctxs):
         raise UserError('--batch-size %d does not split over %d devices'
                         % (args.batch_size, len(ctxs)))

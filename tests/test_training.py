@@ -198,6 +198,15 @@ def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
     assert not os.path.exists(str(tmp_path / 'm-run.json'))
 
 
+@pytest.mark.skipif(mx.context.num_gpus() > 0, reason='the default --gpus is the CPU only here')
+def test_amp_on_the_default_devices_of_a_cpu_machine_is_refused(toy_dir, tmp_path):
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--amp', '--data-dir', toy_dir,
+                        '--model-prefix', str(tmp_path / 'm')], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and 'need GPUs' in r.stderr and 'Traceback' not in r.stderr
+    assert os.listdir(str(tmp_path)) == ['toy']  # nothing written
+
+
 def test_help_documents_the_flags():
     r = subprocess.run([sys.executable, 'train_cifar.py', '--help'], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
