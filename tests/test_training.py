@@ -29,12 +29,6 @@ def learned(prefix, epoch):
     return {k: v.asnumpy() for k, v in mx.nd.load('%s-%04d.params' % (prefix, epoch)).items()}
 
 
-def assert_same_params(a, b):
-    assert set(a) == set(b)
-    for k in a:
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
-
-
 def metrics(prefix):
     with open(prefix + '-metrics.jsonl') as f:
         return [json.loads(line) for line in f]
@@ -116,7 +110,9 @@ def test_sigint_mid_epoch_saves_and_resume_is_exact(tmp_path):
     assert info['complete'] is False and info['batches_done'] >= 5
     mx.model.load_checkpoint(b, 2)               # a partial epoch is a readable checkpoint
     assert training.main(common + ['--model-prefix', b, '--load-epoch', '2']) == 0
-    assert_same_params(learned(a, 2), learned(b, 2))
+    pa, pb = learned(a, 2), learned(b, 2)
+    for k in pa:  # bit-identical, as the dist_sync resume
+        assert np.array_equal(pa[k], pb[k]), k
 
 
 def test_checkpoints_are_the_originals_format(toy_dir, tmp_path):
