@@ -334,11 +334,14 @@ class _Signals(object):
         """Whether to stop after this batch (this worker's signal or, with a kvstore, any)."""
         if self._kv is None:
             return self.caught is not None
+        # decide on the sum alone: a signal landing while this waits is voted on next batch
         self._flag[:] = 0 if self.caught is None else 1
         self._kv.pushpull(self.KEY, self._flag, out=self._flag)
-        if self._flag.asscalar() > 0 and self.caught is None:
+        if self._flag.asscalar() == 0:
+            return False
+        if self.caught is None:
             self.caught = 'STOP (from another worker)'
-        return self.caught is not None
+        return True
 
     def __enter__(self):
         # SIGHUP: what a worker started over ssh gets when the launcher stops its ssh

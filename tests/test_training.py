@@ -300,8 +300,8 @@ def _interrupt_dist_job(cmd, prefix, signal_what):
 
 
 def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_dir, tmp_path):
-    """Only worker 1 gets SIGTERM: the workers agree through the kvstore, rank 0 saves, and
-    the job resumed from that checkpoint ends bit-identical to one that never stopped."""
+    """Only one worker gets SIGTERM: the workers agree through the kvstore, rank 0 saves,
+    and the job resumed from that checkpoint ends bit-identical to one that never stopped."""
     def signal_worker1(p):
         for pid in os.listdir('/proc'):
             try:
@@ -316,7 +316,8 @@ def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_
     status, said, out = _interrupt_dist_job(_dist_job(toy_dir, stopped), stopped,
                                             signal_worker1)
     assert status == training.EXIT_INTERRUPTED, out[-3000:]
-    assert said[0].group(1) == 'STOP (from another worker)' and said[1].group(1) == 'SIGTERM'
+    # the signalled one ('w1', started second) may have either kvstore rank
+    assert {m.group(1) for m in said} == {'STOP (from another worker)', 'SIGTERM'}
     r = subprocess.run(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -394,10 +395,13 @@ def test_launcher_over_ssh_with_a_stand_in(tmp_path):
                         str(tmp_path / 'job.py'), str(tmp_path / 'out'), "it's {rank}"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    for rank in (0, 1):
+    args = set()
+    for rank in (0, 1):  # the kvstore's ranks, which ps-lite assigns: not {rank}'s order
         summed, cwd, arg = json.load(open(str(tmp_path / ('out.%d' % rank))))
         assert summed == [3.0, 3.0]  # 1 + 2 from the two workers
-        assert os.path.samefile(cwd, ROOT) and arg == "it's %d" % rank
+        assert os.path.samefile(cwd, ROOT)
+        args.add(arg)
+    assert args == {"it's 0", "it's 1"}
     # one server and two workers, round robin over the hosts
     assert sorted(open(str(tmp_path / 'ssh.log')).read().split()) == ['nodeA', 'nodeA', 'nodeB']
 
