@@ -24,6 +24,7 @@ import re
 import signal
 import sys
 import time
+import traceback
 
 import mxnet as mx
 import numpy as np
@@ -33,9 +34,10 @@ from . import arch, upstream
 from .data import get_loaders, get_preset, lr_steps
 from .model_zoo import get_model, list_models
 from .optim import FastTrainer
-from .utils import EXIT_INTERRUPTED, UserError, atomic_path, parse_ints
+from .utils import EXIT_INTERRUPTED, UserError, atomic_path, parse_ints, run_cli
 
 EXIT_NAN = 3
+_JOB_KVSTORE = []  # a distributed run's kvstore, kept alive until main() lets it go
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 
 
@@ -412,6 +414,8 @@ def train(args, imagenet=False):
                         'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
                         % (args.kv_store, os.path.basename(sys.argv[0])))
     kv = mx.kv.create(args.kv_store) if distributed else (args.kv_store or None)
+    if distributed:
+        _JOB_KVSTORE.append(kv)  # main() decides when it may be freed (see there)
     rank, workers = (kv.rank, kv.num_workers) if distributed else (0, 1)
     # dist_async applies each worker's gradients on the servers as they come (Gluon allows
     # no other way), so the schedule counts workers x steps and a step rescales by 1/batch
@@ -803,4 +807,21 @@ def _finish(net, args, logger, metrics_path):
 
 def main(argv=None, imagenet=False):
     args = build_parser(imagenet).parse_args(argv)
-    return train(args, imagenet)
+    if 'dist' not in (args.kv_store or ''):
+        return train(args, imagenet)
+    # A worker that leaves a parameter-server job early (a signal, a NaN, an error) must not
+    # free its kvstore: the destructor waits in a barrier (ps::Finalize) that workers blocked
+    # on its gradients never reach, and the job would hang instead of ending. So the store
+    # is kept alive and such a worker leaves with os._exit; one that finished lets it go.
+    try:
+        status = run_cli(lambda: train(args, imagenet), os.path.basename(sys.argv[0]))
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    if status:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    del _JOB_KVSTORE[:]
+    return status

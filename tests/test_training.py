@@ -406,6 +406,26 @@ def test_launcher_over_ssh_with_a_stand_in(tmp_path):
     assert sorted(open(str(tmp_path / 'ssh.log')).read().split()) == ['nodeA', 'nodeA', 'nodeB']
 
 
+def test_a_worker_failing_after_joining_ends_the_job(toy_dir, tmp_path):
+    """Worker 1 finds no training data after the job has formed: it leaves at once (not
+    through MXNet's exit-time barrier, which the other worker never reaches), and the job
+    ends with its status and message."""
+    os.makedirs(str(tmp_path / 'data0'))
+    os.makedirs(str(tmp_path / 'data1'))
+    for name in ('train.rec', 'test.rec'):
+        shutil.copy(os.path.join(toy_dir, name), str(tmp_path / 'data0' / name))
+    shutil.copy(os.path.join(toy_dir, 'test.rec'), str(tmp_path / 'data1' / 'test.rec'))
+    start = time.time()
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
+                        '--timeout', '100', '--', sys.executable, 'train_cifar.py', '--network',
+                        'cross', '--depth', '14', '--data-dir', str(tmp_path / 'data{rank}'),
+                        '--gpus', '', '--batch-size', '8', '--kv-store', 'dist_sync',
+                        '--model-prefix', str(tmp_path / 'm'), '--no-plot'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert r.returncode == 2 and 'no such RecordIO file' in r.stderr, r.stderr[-2000:]
+    assert 'a worker exited with status 2' in r.stderr and time.time() - start < 60
+
+
 def test_launcher_stops_everything_when_a_worker_fails(tmp_path):
     start = time.time()
     r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
