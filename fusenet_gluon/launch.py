@@ -6,13 +6,14 @@
 Locally every process runs on this machine on loopback. With ``--hosts`` (one host a line)
 servers and workers are started over ssh, round robin, in the same working directory (and
 with the same Python path: a shared file system or identical installs), and the scheduler
-runs here on ``--scheduler-host`` (default: this machine's name). In the
-command, ``{rank}`` is replaced by the worker's index in start order (0..n-1; its kvstore
-rank, which ps-lite assigns when the job forms, may differ). When a worker fails, every process is
-stopped and the launcher exits with the worker's status. When the launcher is interrupted
-(Ctrl-C, SIGTERM, SIGHUP) it passes SIGTERM to the workers, which save a checkpoint and
-stop after the same batch, waits up to ``--grace`` seconds for them, then stops the rest. (MXNet's own tools/launch.py
-calls ``Thread.isAlive``, gone since Python 3.9.)
+runs here on ``--scheduler-host`` (default: this machine's name). In the command,
+``{rank}`` is replaced by the worker's index in start order (0..n-1; its kvstore rank,
+which ps-lite assigns when the job forms, may differ). When a worker fails, every process
+is stopped and the launcher exits with the worker's status. When the launcher is
+interrupted (Ctrl-C, SIGTERM, SIGHUP) it passes SIGTERM to the workers, which save a
+checkpoint and stop after the same batch, waits up to ``--grace`` seconds for them, then
+stops the rest. (MXNet's own tools/launch.py calls ``Thread.isAlive``, gone since Python
+3.9.)
 """
 import argparse
 import os

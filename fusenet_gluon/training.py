@@ -41,6 +41,11 @@ _JOB_KVSTORE = []  # a distributed run's kvstore, kept alive until main() lets i
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 
 
+def is_distributed(kv_store):
+    """Whether a kvstore name (or type) is a parameter-server one (``dist_*``)."""
+    return 'dist' in (kv_store or '')
+
+
 # ---------------------------------------------------------------- command line
 def build_parser(imagenet=False):
     """The original's flags (options.py / train_imagenet.py), plus the options beyond it."""
@@ -375,7 +380,7 @@ def save_state(net, trainer, prefix, epoch, info, logger):
     mx.nd.waitall()
     upstream.save_checkpoint(net, prefix, epoch)
     states = state_path(prefix, epoch, 'states')
-    if trainer._update_on_kvstore and 'dist' in trainer._kvstore.type:
+    if trainer._update_on_kvstore and is_distributed(trainer._kvstore.type):
         # MXNet cannot read the optimizer state back from parameter servers: a resume
         # starts with fresh momentum, the schedule carried on by the update count
         if os.path.exists(states):
@@ -408,7 +413,7 @@ def train(args, imagenet=False):
         _check_resume_files(args.model_prefix, args.load_epoch)
     # a KVStore object makes Gluon update on the store even on one device; only a
     # distributed run needs one, elsewhere the name lets Gluon choose (none on one device)
-    distributed = 'dist' in (args.kv_store or '')
+    distributed = is_distributed(args.kv_store)
     if distributed and not os.environ.get('DMLC_ROLE'):
         raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
                         'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
@@ -741,11 +746,11 @@ def _resume_point(prefix, epoch, epoch_size, logger):
     if os.path.isfile(info_path):
         with open(info_path) as f:
             info = json.load(f)
-        if not os.path.isfile(states):
+        states = states if os.path.isfile(states) else None
+        if states is None:
             logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '
                         'schedule at update %d', prefix,
                         info.get('trainer_state', 'missing'), info['num_update'])
-        states = states if os.path.isfile(states) else None
         if not info.get('complete', True):
             logger.info('resuming from "%s-%04d.params": Epoch[%d] from batch %d, update %d',
                         prefix, epoch, epoch - 1, info['batches_done'] + 1, info['num_update'])
@@ -807,7 +812,7 @@ def _finish(net, args, logger, metrics_path):
 
 def main(argv=None, imagenet=False):
     args = build_parser(imagenet).parse_args(argv)
-    if 'dist' not in (args.kv_store or ''):
+    if not is_distributed(args.kv_store):
         return train(args, imagenet)
     # A worker that leaves a parameter-server job early (a signal, a NaN, an error) must not
     # free its kvstore: the destructor waits in a barrier (ps::Finalize) that workers blocked
