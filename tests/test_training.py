@@ -238,15 +238,24 @@ def test_results_summary_by_hand(tmp_path):
     assert open(out, 'rb').read(4) == b'\x89PNG'
 
 
-def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
-    prefix = str(tmp_path / 'm')
-    cmd = [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
-           '150', '--', sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
-           '14', '--data-dir', toy_dir, '--gpus', '', '--batch-size', '8', '--num-epochs', '2',
-           '--kv-store', 'dist_sync', '--model-prefix', prefix, '--rand-seed', '4',
-           '--no-plot']
+def launch_training(data_dir, prefix, kv_store, *extra, timeout=150):
+    """2 workers and 1 server on loopback training DFN-MR 14 with batch 8 and seed 4."""
+    return [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
+            str(timeout), '--', sys.executable, 'train_cifar.py', '--network', 'cross',
+            '--depth', '14', '--data-dir', data_dir, '--gpus', '', '--batch-size', '8',
+            '--kv-store', kv_store, '--model-prefix', prefix, '--rand-seed', '4',
+            '--no-plot'] + list(extra)
+
+
+def run_ok(cmd):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r
+
+
+def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
+    prefix = str(tmp_path / 'm')
+    run_ok(launch_training(toy_dir, prefix, 'dist_sync', '--num-epochs', '2'))
     rank0 = upstream.load_params(get_model('cross', depth=14, classes=10), prefix + '-0002.params')
     rank1 = get_model('cross', depth=14, classes=10)
     rank1.load_parameters(prefix + '-worker1-final.params')
@@ -262,21 +271,15 @@ def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
     again = str(tmp_path / 'r')
     for suffix in ('-symbol.json', '-0001.params', '-0001.states', '-0001.json'):
         shutil.copy(prefix + suffix, again + suffix)
-    cmd[cmd.index(prefix)] = again
-    r = subprocess.run(cmd + ['--load-epoch', '1'], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    run_ok(launch_training(toy_dir, again, 'dist_sync', '--num-epochs', '2', '--load-epoch', '1'))
     assert open(again + '-0002.params', 'rb').read() == open(prefix + '-0002.params', 'rb').read()
 
 
 def _dist_job(toy_dir, prefix, epochs=12):
     # --exp-name w{rank} changes nothing (a --model-prefix is given) but tells workers apart
-    return [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
-            '200', '--', sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
-            '14', '--data-dir', toy_dir, '--gpus', '', '--batch-size', '8', '--num-epochs',
-            str(epochs), '--kv-store', 'dist_sync', '--model-prefix', prefix, '--rand-seed',
-            '4', '--no-plot', '--log-iters', '1', '--checkpoint-epochs', '6', '--exp-name',
-            'w{rank}']
+    return launch_training(toy_dir, prefix, 'dist_sync', '--num-epochs', str(epochs),
+                           '--log-iters', '1', '--checkpoint-epochs', '6', '--exp-name',
+                           'w{rank}', timeout=200)
 
 
 def _interrupt_dist_job(cmd, prefix, signal_what):
@@ -318,13 +321,9 @@ def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_
     assert status == training.EXIT_INTERRUPTED, out[-3000:]
     # the signalled one ('w1', started second) may have either kvstore rank
     assert {m.group(1) for m in said} == {'STOP (from another worker)', 'SIGTERM'}
-    r = subprocess.run(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    run_ok(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)])
     whole = str(tmp_path / 'w')
-    r = subprocess.run(_dist_job(toy_dir, whole), cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    run_ok(_dist_job(toy_dir, whole))
     assert open(stopped + '-0012.params', 'rb').read() == open(whole + '-0012.params', 'rb').read()
 
 
@@ -339,24 +338,18 @@ def test_sigterm_to_the_launcher_saves_and_stops_the_job(toy_dir, tmp_path):
 
 def test_dist_async_updates_on_the_servers_and_resumes(toy_dir, tmp_path):
     prefix = str(tmp_path / 'a')
-    cmd = [sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout',
-           '150', '--', sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
-           '14', '--data-dir', toy_dir, '--gpus', '', '--batch-size', '8',
-           '--kv-store', 'dist_async', '--model-prefix', prefix, '--rand-seed', '4',
-           '--no-plot', '--lr-steps', '1', '--checkpoint-epochs', '1']
-    r = subprocess.run(cmd + ['--num-epochs', '2'], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    cmd = launch_training(toy_dir, prefix, 'dist_async', '--lr-steps', '1',
+                          '--checkpoint-epochs', '1')
+    run_ok(cmd + ['--num-epochs', '2'])
     # 48 images, 2 workers, batch 8: 3 steps a worker an epoch, 6 updates on the server;
     # one step of 10x after epoch 1 (a step fires once the count passes it)
     assert [m['lr'] for m in metrics(prefix)] == pytest.approx([0.1, 0.01])
     info = json.load(open(prefix + '-0002.json'))
     assert info['num_update'] == 12 and 'not saved' in info['trainer_state']
     assert not os.path.exists(prefix + '-0002.states')
-    r = subprocess.run(cmd + ['--num-epochs', '3', '--load-epoch', '2'], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert 'resuming with fresh momentum, the schedule at update 12' in open(prefix + '.log').read()
+    run_ok(cmd + ['--num-epochs', '3', '--load-epoch', '2'])
+    log = open(prefix + '.log').read()
+    assert 'resuming with fresh momentum, the schedule at update 12' in log
     assert [m['epoch'] for m in metrics(prefix)] == [1, 2, 3]
 
 
@@ -416,11 +409,8 @@ def test_a_worker_failing_after_joining_ends_the_job(toy_dir, tmp_path):
         shutil.copy(os.path.join(toy_dir, name), str(tmp_path / 'data0' / name))
     shutil.copy(os.path.join(toy_dir, 'test.rec'), str(tmp_path / 'data1' / 'test.rec'))
     start = time.time()
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
-                        '--timeout', '100', '--', sys.executable, 'train_cifar.py', '--network',
-                        'cross', '--depth', '14', '--data-dir', str(tmp_path / 'data{rank}'),
-                        '--gpus', '', '--batch-size', '8', '--kv-store', 'dist_sync',
-                        '--model-prefix', str(tmp_path / 'm'), '--no-plot'],
+    r = subprocess.run(launch_training(str(tmp_path / 'data{rank}'), str(tmp_path / 'm'),
+                                       'dist_sync', timeout=100),
                        cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert r.returncode == 2 and 'no such RecordIO file' in r.stderr, r.stderr[-2000:]
     assert 'a worker exited with status 2' in r.stderr and time.time() - start < 60
