@@ -1,12 +1,16 @@
 """The architecture facts of the original code, stated once.
 
-Both constructions of every network, the symbol graphs (:mod:`fusenet_gluon.symbol_graphs`)
-and the Gluon blocks (:mod:`fusenet_gluon.model_zoo`), take their block counts, channel
-widths and layer names from here, so the two can never disagree.
+Both constructions of every network, the symbol graphs (:mod:`fusenet_gluon.symbols`)
+and the Gluon blocks (:mod:`fusenet_gluon.model_zoo`), take from here their block counts,
+channel widths and layer names, and the wiring rules: the stride of a layer, when a
+shortcut projects, which paths a block sums, the merge weight and the last-block rule of
+DFN-MR, the ImageNet merge condition, the bottleneck's reduction, the stem and the head.
+Each construction only turns these facts into layers with its own API.
 
-The facts follow ``shared/upstream-architecture.md``; every integer division of the
-original (Python 2) is a floor division here.
+The facts are those of docs/reference.md (sections 1 and 2); every integer division of
+the original (Python 2) is a floor division here.
 """
+import collections
 
 #: The CIFAR/SVHN family (32x32 input), in the order of the original's ``network/`` folder.
 CIFAR_NETWORKS = ('plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6')
@@ -16,6 +20,12 @@ IMAGENET_NETWORKS = ('imagenet_cross', 'imagenet_resnet')
 
 #: Paper names for the CIFAR family.
 ALIASES = {'dfn_mr': 'cross', 'dfn_il': 'half'}
+
+#: The paper's named DFN-MR models (Table 4/5): (network, num_depth, widen_factor).
+#: dfn_mr3 has 50 layers (num_depth 98) at width 4: 24,151,882 parameters, where the
+#: paper's table says 24.8M, which no num_depth gives at width 4 (docs/reference.md).
+PAPER_VARIANTS = {'dfn_mr1': ('cross', 110, 1), 'dfn_mr2': ('cross', 62, 4),
+                  'dfn_mr3': ('cross', 98, 4)}
 
 #: Layers per fusion block, by network; fuseK depends on the depth (see :func:`block_depth`).
 _FIXED_BLOCK_DEPTH = {'plain': 1, 'resnet': 2, 'cross': 4, 'half': 4, 'side': 4}
@@ -39,10 +49,122 @@ CIFAR_INPUT_SIZE = 32
 BN_MOMENTUM = 0.9
 BN_EPS = 2e-5
 
+# ---------------------------------------------------------------- layers and wiring rules
+#: A convolution: kernel, stride and pad (square), as the original writes them.
+Conv = collections.namedtuple('Conv', 'kernel stride pad')
+#: A pooling layer: kernel, stride, pad and type.
+Pool = collections.namedtuple('Pool', 'kernel stride pad pool_type')
+
+#: The 3x3 layer ("one") pads by 1; its stride is :func:`conv_stride`.
+ONE_KERNEL, ONE_PAD = 3, 1
+
+
+def conv_stride(kin, kout):
+    """Stride of a CIFAR layer (and of the ensemble's groups): 2 where the width changes."""
+    return 1 if kin == kout else 2
+
+
+def one_conv(kin, kout):
+    """The original's "one" layer: 3x3, pad 1, stride 2 where the width changes."""
+    return Conv(ONE_KERNEL, conv_stride(kin, kout), ONE_PAD)
+
+
+def shortcut_projects(kin, kout):
+    """The shortcut ("zero") is identity when the width stays, else :data:`LINE`."""
+    return kin != kout
+
+
+#: The projection shortcut ``N_line``: 1x1, stride 2, no ReLU.
+LINE = Conv(1, 2, 0)
+
+#: DFN-MR's merge: ``m = MERGE_WEIGHT * (x1 + x2)``, the average of the two streams.
+MERGE_WEIGHT = 0.5
+
+#: Which block each CIFAR network is made of.
+BLOCK_KIND = {'plain': 'plain', 'resnet': 'sum', 'half': 'sum', 'side': 'sum',
+              'fuse3': 'fuse', 'fuse6': 'fuse', 'cross': 'cross'}
+
+#: The blocks that are ``relu(sum of paths)`` (ReLU named ``N_relu``): each path is
+#: ``(name, kind)``, kind ``'zero'`` (the shortcut) or ``'two'`` (two 3x3 layers), summed
+#: in this order. plain is one layer ``N_p1`` with ReLU and no sum.
+SUM_BLOCK_PATHS = {
+    'resnet': (('p0', 'zero'), ('p2', 'two')),
+    'half': (('p0', 'zero'), ('p1', 'two'), ('p2', 'two')),
+    'side': (('p1', 'two'), ('p2', 'two')),
+}
+PLAIN_PATH = 'p1'
+
+
+def two_streams(network):
+    """Whether `network` carries two streams through its blocks (the DFN-MR models)."""
+    return canonical_name(network) in ('cross', 'imagenet_cross')
+
+
+def merge_and_run(line1, line2, deep1, deep2, last=False):
+    """DFN-MR's merge-and-run, before the ReLUs, for symbols and NDArrays alike.
+
+    ``m = MERGE_WEIGHT * (line1 + line2)``; ``x1 = m + deep1``, ``x2 = m + deep2``; the
+    very last block of g3 (`last`) gives ``x1 = x2 = m + deep1 + deep2``. The terms are
+    formed in the original's order, so the symbol graph's auto-named nodes match its own.
+    """
+    merged = MERGE_WEIGHT * (line1 + line2)
+    x1, x2 = merged + deep1, merged + deep2
+    if last:
+        x1 = merged + deep1 + deep2
+        x2 = x1
+    return x1, x2
+
+
+def imagenet_merge(left, right, deep_left, deep_right):
+    """ImageNet DFN-MR where the width stays: each stream's bottleneck plus the merge
+    ``MERGE_WEIGHT * (left + right)`` (before the ReLUs)."""
+    merged = MERGE_WEIGHT * (left + right)
+    return deep_left + merged, deep_right + merged
+
+
+#: CIFAR stem: 3x3 conv 'g0' to 16w channels, stride 1, pad 1, with BN and ReLU.
+CIFAR_STEM = Conv(3, 1, 1)
+#: CIFAR head: average pooling over the whole 8x8 map ('cls_pool', global), Flatten
+#: ('cls_flatten'), FullyConnected with bias ('cls_fc').
+CIFAR_HEAD_POOL = Pool(8, 1, 0, 'avg')
+
+#: ImageNet stem: 7x7 conv 'g0', stride 2, pad 3, no BN, no ReLU; max pooling 'g0_pool'.
+IMAGENET_STEM = Conv(7, 2, 3)
+IMAGENET_STEM_POOL = Pool(3, 2, 1, 'max')
+#: ImageNet head: average pooling 7x7, stride 1 ('global_pool'), Flatten ('flatten'),
+#: FullyConnected 'fc_score'; DFN-MR concatenates both streams first.
+IMAGENET_HEAD_POOL = Pool(7, 1, 0, 'avg')
+
+#: The bottleneck's inner width is its output width divided by this.
+BOTTLENECK_REDUCTION = 4
+
+
+def bottleneck_layers(kout, stride):
+    """The bottleneck's three convolutions: ``(suffix, channels, Conv)``, each followed by
+    BatchNorm ``N_bnK``, the first two also by ReLU."""
+    mid = kout // BOTTLENECK_REDUCTION
+    return [('1', mid, Conv(1, 1, 0)), ('2', mid, Conv(3, stride, 1)), ('3', kout, Conv(1, 1, 0))]
+
+
+def imagenet_merges(kin, kout):
+    """ImageNet blocks add a shortcut (resnet) or merge the streams (cross) only where the
+    width stays: the first block of a group is its bottleneck(s) and ReLU alone."""
+    return kin == kout
+
 
 def canonical_name(network):
     """Resolve an alias (``dfn_mr``, ``dfn_il``) to the original's module name."""
     return ALIASES.get(network, network)
+
+
+def is_imagenet(network):
+    """Whether `network` (any spelling) is of the ImageNet family (224x224, bottlenecks)."""
+    return canonical_name(network) in IMAGENET_NETWORKS
+
+
+def input_size(network):
+    """Side of the square input the network was designed for: 224 ImageNet, else 32."""
+    return IMAGENET_INPUT_SIZE if is_imagenet(network) else CIFAR_INPUT_SIZE
 
 
 def _check_cifar_network(network):
@@ -52,7 +174,7 @@ def _check_cifar_network(network):
                             ', '.join('%s=%s' % kv for kv in sorted(ALIASES.items()))))
 
 
-def _check_positive_int(value, what):
+def check_positive_int(value, what):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError('%s must be a positive integer, got %r' % (what, value))
 
@@ -113,7 +235,7 @@ def num_blocks(network, num_depth):
     """
     network = canonical_name(network)
     _check_cifar_network(network)
-    _check_positive_int(num_depth, 'num_depth')
+    check_positive_int(num_depth, 'num_depth')
     b = block_depth(network, num_depth)
     blocks = set_blocks(num_depth, b) if b > 0 else [0] * NUM_GROUPS
     if min(blocks) < 1:
@@ -128,7 +250,7 @@ def num_blocks(network, num_depth):
 
 def cifar_channels(widen_factor):
     """Channels ``[stem, g1, g2, g3]`` = ``[16w, 16w, 32w, 64w]``."""
-    _check_positive_int(widen_factor, 'widen_factor')
+    check_positive_int(widen_factor, 'widen_factor')
     base = 16 * widen_factor
     return [base, base, 2 * base, 4 * base]
 
@@ -171,13 +293,19 @@ def imagenet_blocks(network, blocks=None):
     return blocks
 
 
+def imagenet_stride(group, index):
+    """Stride of ImageNet block `index` of group `group` (both from 1): 2 for the first
+    block of g2, g3 and g4, else 1."""
+    return 2 if (index == 1 and group > 1) else 1
+
+
 def imagenet_layout(network, blocks=None):
     """Every block of an ImageNet network: ``(name, kin, kout, stride)``."""
     blocks = imagenet_blocks(network, blocks)
     kin = IMAGENET_STEM_CHANNELS
     for g, (count, kout) in enumerate(zip(blocks, IMAGENET_GROUP_CHANNELS)):
         for i in range(count):
-            stride = 2 if (i == 0 and g > 0) else 1
+            stride = imagenet_stride(g + 1, i + 1)
             yield block_name(g + 1, i + 1), kin, kout, stride
             kin = kout
 

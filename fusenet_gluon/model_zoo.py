@@ -6,17 +6,20 @@ Every parameter has the original's name (``g1_b1_d1_two1_conv_weight``, ``cls_fc
 Every layer declares its input channels, so parameter shapes are known before the first
 forward. The networks return logits; the softmax lives in the loss.
 
-The block counts, widths and names come from :mod:`fusenet_gluon.arch`, shared with the
-symbol graphs of :mod:`fusenet_gluon.symbol_graphs`.
+The block counts, widths, names and wiring rules (strides, shortcuts, the merge, the
+last-block rule, the bottleneck, stem and head) come from :mod:`fusenet_gluon.arch`, shared
+with the symbol graphs of :mod:`fusenet_gluon.symbols`; only the construction API differs.
+The original's training graph of a network is :func:`fusenet_gluon.upstream.upstream_symbol`.
 """
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from . import arch, symbol_graphs
+from . import arch
+from .spec import NetworkSpec
 
-__all__ = ['ConvBN', 'PlainBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock', 'FuseBlock',
-           'CrossBlock', 'Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock',
-           'CifarFuseNet', 'ImageNetFuseNet', 'get_model', 'list_models']
+__all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
+           'FuseBlock', 'CrossBlock', 'Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock',
+           'CifarFuseNet', 'ImageNetFuseNet', 'get_model', 'from_spec', 'list_models']
 
 
 # ---------------------------------------------------------------- CIFAR/SVHN layers
@@ -29,19 +32,20 @@ class ConvBN(HybridBlock):
         The layer's name N, relative to the enclosing block.
     kin, kout : int
         Input and output channels.
-    kernel, stride, pad : int
+    spec : arch.Conv
+        Kernel, stride and pad.
     relu : bool
         Whether a ReLU follows the BatchNorm.
 
     Input (N, kin, H, W); output (N, kout, H', W').
     """
 
-    def __init__(self, name, kin, kout, kernel, stride, pad, relu=True, **kwargs):
+    def __init__(self, name, kin, kout, spec, relu=True, **kwargs):
         super(ConvBN, self).__init__(prefix=name + '_', **kwargs)
         self.relu = relu
         with self.name_scope():
-            self.conv = nn.Conv2D(kout, kernel, stride, pad, use_bias=False, in_channels=kin,
-                                  prefix='conv_')
+            self.conv = nn.Conv2D(kout, spec.kernel, spec.stride, spec.pad, use_bias=False,
+                                  in_channels=kin, prefix='conv_')
             self.bn = nn.BatchNorm(momentum=arch.BN_MOMENTUM, epsilon=arch.BN_EPS,
                                    in_channels=kout, prefix='bn_')
 
@@ -52,7 +56,7 @@ class ConvBN(HybridBlock):
 
 def one(name, kin, kout, relu=True):
     """3x3 layer, stride 2 when the width changes (the original's ``get_one``)."""
-    return ConvBN(name, kin, kout, 3, 1 if kin == kout else 2, 1, relu)
+    return ConvBN(name, kin, kout, arch.one_conv(kin, kout), relu)
 
 
 class Two(HybridBlock):
@@ -70,9 +74,9 @@ class Two(HybridBlock):
 
 def zero(name, kin, kout):
     """The shortcut: None for identity, or the 1x1 stride-2 projection ``N_line``."""
-    if kin == kout:
+    if not arch.shortcut_projects(kin, kout):
         return None
-    return ConvBN(name + '_line', kin, kout, 1, 2, 0, relu=False)
+    return ConvBN(name + '_line', kin, kout, arch.LINE, relu=False)
 
 
 class _Block(HybridBlock):
@@ -92,51 +96,51 @@ class PlainBlock(_Block):
     def __init__(self, name, kin, kout, **kwargs):
         super(PlainBlock, self).__init__(name, **kwargs)
         with self.name_scope():
-            self.p1 = one('p1', kin, kout, relu=True)
+            self.p1 = one(arch.PLAIN_PATH, kin, kout, relu=True)
 
     def hybrid_forward(self, F, x):
         return self.p1(x)
 
 
-class ResidualBlock(_Block):
+class SumBlock(_Block):
+    """``relu(path_1(x) + path_2(x) + ...)``, the paths of ``arch.SUM_BLOCK_PATHS[network]``:
+    each a shortcut (``zero``: identity or ``N_pK_line``) or two 3x3 layers (``N_pK_two1/2``).
+
+    Input (N, kin, H, W); output (N, kout, H', W').
+    """
+    network = None
+
+    def __init__(self, name, kin, kout, **kwargs):
+        super(SumBlock, self).__init__(name, **kwargs)
+        self.paths = []
+        with self.name_scope():
+            for path, kind in arch.SUM_BLOCK_PATHS[self.network]:
+                layer = zero(path, kin, kout) if kind == 'zero' else Two(path, kin, kout)
+                if layer is not None:
+                    setattr(self, path, layer)
+                self.paths.append(layer)
+
+    def hybrid_forward(self, F, x):
+        out = None
+        for layer in self.paths:
+            y = _shortcut(layer, F, x)
+            out = y if out is None else out + y
+        return F.Activation(out, act_type='relu')
+
+
+class ResidualBlock(SumBlock):
     """resnet: ``relu(zero(N_p0) + two(N_p2))``."""
-
-    def __init__(self, name, kin, kout, **kwargs):
-        super(ResidualBlock, self).__init__(name, **kwargs)
-        with self.name_scope():
-            self.p0 = zero('p0', kin, kout)
-            self.p2 = Two('p2', kin, kout)
-
-    def hybrid_forward(self, F, x):
-        return F.Activation(_shortcut(self.p0, F, x) + self.p2(x), act_type='relu')
+    network = 'resnet'
 
 
-class HalfBlock(_Block):
+class HalfBlock(SumBlock):
     """half (DFN-IL, inception-like): ``relu(zero(N_p0) + two(N_p1) + two(N_p2))``."""
-
-    def __init__(self, name, kin, kout, **kwargs):
-        super(HalfBlock, self).__init__(name, **kwargs)
-        with self.name_scope():
-            self.p0 = zero('p0', kin, kout)
-            self.p1 = Two('p1', kin, kout)
-            self.p2 = Two('p2', kin, kout)
-
-    def hybrid_forward(self, F, x):
-        return F.Activation(_shortcut(self.p0, F, x) + self.p1(x) + self.p2(x),
-                            act_type='relu')
+    network = 'half'
 
 
-class SideBlock(_Block):
+class SideBlock(SumBlock):
     """side (DFN-IL without identity): ``relu(two(N_p1) + two(N_p2))``."""
-
-    def __init__(self, name, kin, kout, **kwargs):
-        super(SideBlock, self).__init__(name, **kwargs)
-        with self.name_scope():
-            self.p1 = Two('p1', kin, kout)
-            self.p2 = Two('p2', kin, kout)
-
-    def hybrid_forward(self, F, x):
-        return F.Activation(self.p1(x) + self.p2(x), act_type='relu')
+    network = 'side'
 
 
 class FuseBlock(_Block):
@@ -180,18 +184,15 @@ class CrossBlock(_Block):
             self.d2 = Two('d2', kin, kout)
 
     def hybrid_forward(self, F, x1, x2):
-        line1, line2 = _shortcut(self.l1, F, x1), _shortcut(self.l2, F, x2)
-        deep1, deep2 = self.d1(x1), self.d2(x2)
-        fuse = 0.5 * (line1 + line2)
+        x1, x2 = arch.merge_and_run(_shortcut(self.l1, F, x1), _shortcut(self.l2, F, x2),
+                                    self.d1(x1), self.d2(x2), self.last)
         if self.last:
-            out = F.Activation(fuse + deep1 + deep2, act_type='relu')
+            out = F.Activation(x1, act_type='relu')
             return out, out
-        return (F.Activation(fuse + deep1, act_type='relu'),
-                F.Activation(fuse + deep2, act_type='relu'))
+        return F.Activation(x1, act_type='relu'), F.Activation(x2, act_type='relu')
 
 
-_CIFAR_BLOCKS = {'plain': PlainBlock, 'resnet': ResidualBlock, 'half': HalfBlock,
-                 'side': SideBlock}
+_SUM_BLOCKS = {cls.network: cls for cls in (ResidualBlock, HalfBlock, SideBlock)}
 
 
 class CifarFuseNet(HybridBlock):
@@ -219,23 +220,26 @@ class CifarFuseNet(HybridBlock):
             raise ValueError('depth (the original num_depth) is required for %r, e.g. %s'
                              % (network, arch.even_depths(network)[:4]))
         layout = list(arch.cifar_layout(network, depth, widen_factor))
-        arch._check_positive_int(classes, 'classes')
-        self.spec = dict(network=network, num_depth=depth, widen_factor=widen_factor,
-                         num_classes=classes)
-        self.two_stream = network == 'cross'
+        arch.check_positive_int(classes, 'classes')
+        self.spec = NetworkSpec(network, depth, widen_factor, classes)
+        self.two_stream = arch.two_streams(network)
         channels = arch.cifar_channels(widen_factor)
+        kind = arch.BLOCK_KIND[network]
         with self.name_scope():
-            self.g0 = ConvBN('g0', 3, channels[0], 3, 1, 1)
+            self.g0 = ConvBN('g0', 3, channels[0], arch.CIFAR_STEM)
             self.blocks = nn.HybridSequential(prefix='')
             with self.blocks.name_scope():
                 for name, kin, kout, last in layout:
-                    if network == 'cross':
+                    if kind == 'cross':
                         block = CrossBlock(name, kin, kout, last)
-                    elif network in ('fuse3', 'fuse6'):
+                    elif kind == 'fuse':
                         block = FuseBlock(name, kin, kout, arch.block_depth(network, depth))
+                    elif kind == 'sum':
+                        block = _SUM_BLOCKS[network](name, kin, kout)
                     else:
-                        block = _CIFAR_BLOCKS[network](name, kin, kout)
+                        block = PlainBlock(name, kin, kout)
                     self.blocks.add(block)
+            # the original pools its 8x8 map with global_pool=True: global average pooling
             self.cls_pool = nn.GlobalAvgPool2D(prefix='cls_pool_')
             self.cls_fc = nn.Dense(classes, in_units=channels[-1], prefix='cls_fc_')
 
@@ -250,15 +254,9 @@ class CifarFuseNet(HybridBlock):
             x = self.blocks(x)
         return self.cls_fc(self.cls_pool(x))
 
-    def upstream_symbol(self):
-        """The original's training graph of this network (ends in ``SoftmaxOutput``)."""
-        s = self.spec
-        return symbol_graphs.get_symbol(s['network'], s['num_classes'], s['num_depth'],
-                                        s['widen_factor'])
-
     @property
     def input_shape(self):
-        return (3, arch.CIFAR_INPUT_SIZE, arch.CIFAR_INPUT_SIZE)
+        return self.spec.input_shape
 
 
 # ---------------------------------------------------------------- ImageNet layers
@@ -271,19 +269,20 @@ class Bottleneck(HybridBlock):
 
     def __init__(self, name, kin, kout, stride, **kwargs):
         super(Bottleneck, self).__init__(prefix=name + '_', **kwargs)
-        mid = kout // 4
+        layers = arch.bottleneck_layers(kout, stride)
         with self.name_scope():
             self.body = nn.HybridSequential(prefix='')
             with self.body.name_scope():
-                for i, (k, c_in, c_out, s, p) in enumerate(
-                        [(1, kin, mid, 1, 0), (3, mid, mid, stride, 1), (1, mid, kout, 1, 0)]):
-                    self.body.add(nn.Conv2D(c_out, k, s, p, use_bias=False, in_channels=c_in,
-                                            prefix='conv%d_' % (i + 1)))
+                for i, (k, channels, spec) in enumerate(layers):
+                    self.body.add(nn.Conv2D(channels, spec.kernel, spec.stride, spec.pad,
+                                            use_bias=False, in_channels=kin,
+                                            prefix='conv%s_' % k))
                     self.body.add(nn.BatchNorm(momentum=arch.BN_MOMENTUM,
-                                               epsilon=arch.BN_EPS, in_channels=c_out,
-                                               prefix='bn%d_' % (i + 1)))
-                    if i < 2:
+                                               epsilon=arch.BN_EPS, in_channels=channels,
+                                               prefix='bn%s_' % k))
+                    if i < len(layers) - 1:
                         self.body.add(nn.Activation('relu'))
+                    kin = channels
 
     def hybrid_forward(self, F, x):
         return self.body(x)
@@ -295,7 +294,7 @@ class ImageNetResBlock(_Block):
 
     def __init__(self, name, kin, kout, stride, **kwargs):
         super(ImageNetResBlock, self).__init__(name, **kwargs)
-        self.shortcut = kin == kout
+        self.shortcut = arch.imagenet_merges(kin, kout)
         with self.name_scope():
             self.deep1 = Bottleneck('deep1', kin, kout, stride)
 
@@ -314,7 +313,7 @@ class ImageNetCrossBlock(_Block):
 
     def __init__(self, name, kin, kout, stride, **kwargs):
         super(ImageNetCrossBlock, self).__init__(name, **kwargs)
-        self.merge = kin == kout
+        self.merge = arch.imagenet_merges(kin, kout)
         with self.name_scope():
             self.deep1l = Bottleneck('deep1l', kin, kout, stride)
             self.deep1r = Bottleneck('deep1r', kin, kout, stride)
@@ -322,8 +321,7 @@ class ImageNetCrossBlock(_Block):
     def hybrid_forward(self, F, xl, xr):
         deep_l, deep_r = self.deep1l(xl), self.deep1r(xr)
         if self.merge:
-            fuse = 0.5 * (xl + xr)
-            deep_l, deep_r = deep_l + fuse, deep_r + fuse
+            deep_l, deep_r = arch.imagenet_merge(xl, xr, deep_l, deep_r)
         return F.Activation(deep_l, act_type='relu'), F.Activation(deep_r, act_type='relu')
 
 
@@ -347,21 +345,25 @@ class ImageNetFuseNet(HybridBlock):
         kwargs.setdefault('prefix', '')
         super(ImageNetFuseNet, self).__init__(**kwargs)
         layout = list(arch.imagenet_layout(network, blocks))
-        arch._check_positive_int(classes, 'classes')
-        self.spec = dict(network=network, num_classes=classes,
-                         blocks=arch.imagenet_blocks(network, blocks))
-        self.two_stream = network == 'imagenet_cross'
+        arch.check_positive_int(classes, 'classes')
+        self.spec = NetworkSpec(network, classes=classes,
+                                blocks=arch.imagenet_blocks(network, blocks))
+        self.two_stream = arch.two_streams(network)
         block_cls = ImageNetCrossBlock if self.two_stream else ImageNetResBlock
+        stem, stem_pool, head = arch.IMAGENET_STEM, arch.IMAGENET_STEM_POOL, \
+            arch.IMAGENET_HEAD_POOL
         with self.name_scope():
-            self.g0 = nn.Conv2D(arch.IMAGENET_STEM_CHANNELS, 7, 2, 3, use_bias=False,
-                                in_channels=3, prefix='g0_')
-            self.g0_pool = nn.MaxPool2D(3, 2, 1, prefix='g0_pool_')
+            self.g0 = nn.Conv2D(arch.IMAGENET_STEM_CHANNELS, stem.kernel, stem.stride,
+                                stem.pad, use_bias=False, in_channels=3, prefix='g0_')
+            self.g0_pool = nn.MaxPool2D(stem_pool.kernel, stem_pool.stride, stem_pool.pad,
+                                        prefix='g0_pool_')
             self.blocks = nn.HybridSequential(prefix='')
             with self.blocks.name_scope():
                 for name, kin, kout, stride in layout:
                     self.blocks.add(block_cls(name, kin, kout, stride))
             width = arch.IMAGENET_GROUP_CHANNELS[-1] * (2 if self.two_stream else 1)
-            self.global_pool = nn.AvgPool2D(7, 1, prefix='global_pool_')
+            self.global_pool = nn.AvgPool2D(head.kernel, head.stride, head.pad,
+                                            prefix='global_pool_')
             self.fc_score = nn.Dense(classes, in_units=width, prefix='fc_score_')
 
     def hybrid_forward(self, F, x):
@@ -375,22 +377,41 @@ class ImageNetFuseNet(HybridBlock):
             x = self.blocks(x)
         return self.fc_score(self.global_pool(x))
 
-    def upstream_symbol(self):
-        """The original's training graph of this network (ends in ``SoftmaxOutput``)."""
-        s = self.spec
-        return symbol_graphs.get_symbol(s['network'], s['num_classes'], blocks=s['blocks'])
-
     @property
     def input_shape(self):
-        return (3, arch.IMAGENET_INPUT_SIZE, arch.IMAGENET_INPUT_SIZE)
+        return self.spec.input_shape
 
 
 # ---------------------------------------------------------------- the registry
+def _depth(depth, num_depth):
+    """``depth`` and the original's spelling ``num_depth`` are one argument."""
+    if num_depth is not None and depth is not None and num_depth != depth:
+        raise ValueError('depth=%r and num_depth=%r disagree; give one of them'
+                         % (depth, num_depth))
+    return depth if depth is not None else num_depth
+
+
 def _cifar(network):
-    def make(depth=None, widen_factor=1, classes=10, **kwargs):
-        return CifarFuseNet(network, depth, widen_factor, classes, **kwargs)
+    def make(depth=None, widen_factor=1, classes=10, num_depth=None, **kwargs):
+        return CifarFuseNet(network, _depth(depth, num_depth), widen_factor, classes, **kwargs)
     make.__name__ = network
     make.__doc__ = 'The %r network of the CIFAR/SVHN family; see CifarFuseNet.' % network
+    return make
+
+
+def _paper_variant(name):
+    network, fixed_depth, fixed_width = arch.PAPER_VARIANTS[name]
+
+    def make(classes=10, depth=None, widen_factor=None, num_depth=None, **kwargs):
+        depth = _depth(depth, num_depth)
+        if depth not in (None, fixed_depth) or widen_factor not in (None, fixed_width):
+            raise ValueError('%s is %s at num_depth %d, widen_factor %d; for other sizes use '
+                             'get_model(%r, depth=..., widen_factor=...)'
+                             % (name, network, fixed_depth, fixed_width, network))
+        return CifarFuseNet(network, fixed_depth, fixed_width, classes, **kwargs)
+    make.__name__ = name
+    make.__doc__ = 'The paper\'s %s: %r at num_depth %d, widen_factor %d.' % (
+        name.upper().replace('_', '-'), network, fixed_depth, fixed_width)
     return make
 
 
@@ -404,11 +425,12 @@ def _imagenet(network):
 
 _MODELS = {name: _cifar(name) for name in arch.CIFAR_NETWORKS}
 _MODELS.update({alias: _MODELS[target] for alias, target in arch.ALIASES.items()})
+_MODELS.update({name: _paper_variant(name) for name in arch.PAPER_VARIANTS})
 _MODELS.update({name: _imagenet(name) for name in arch.IMAGENET_NETWORKS})
 
 
 def list_models():
-    """Names accepted by :func:`get_model`, aliases included."""
+    """Names accepted by :func:`get_model`, aliases and the paper's named models included."""
     return sorted(_MODELS)
 
 
@@ -416,14 +438,22 @@ def get_model(name, **kwargs):
     """Build a network by name.
 
     CIFAR family (``plain, resnet, cross, half, side, fuse3, fuse6``; aliases ``dfn_mr`` =
-    cross, ``dfn_il`` = half): kwargs ``depth`` (the original's num_depth, required),
-    ``widen_factor`` (1), ``classes`` (10). ImageNet (``imagenet_cross``,
-    ``imagenet_resnet``): kwargs ``classes`` (1000), ``blocks``.
+    cross, ``dfn_il`` = half): kwargs ``depth`` (the original's num_depth, required; also
+    spelled ``num_depth``), ``widen_factor`` (1), ``classes`` (10). The paper's named
+    models ``dfn_mr1`` (cross, 110), ``dfn_mr2`` (cross, 62, w 4) and ``dfn_mr3`` (cross,
+    98, w 4) take ``classes`` only. ImageNet (``imagenet_cross``, ``imagenet_resnet``):
+    kwargs ``classes`` (1000), ``blocks``.
 
     >>> net = get_model('cross', depth=110)        # DFN-MR1, 1.7M parameters
+    >>> net = get_model('dfn_mr2', classes=100)     # 14.9M parameters
     >>> net = get_model('imagenet_cross', blocks=(2, 2, 8, 2))
     """
     key = name.lower() if isinstance(name, str) else name
     if key not in _MODELS:
         raise ValueError('unknown model %r; choose from %s' % (name, ', '.join(list_models())))
     return _MODELS[key](**kwargs)
+
+
+def from_spec(spec):
+    """The network a :class:`~fusenet_gluon.spec.NetworkSpec` describes."""
+    return get_model(spec.network, **spec.model_kwargs())

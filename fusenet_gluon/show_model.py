@@ -9,13 +9,14 @@ import argparse
 import os
 import shutil
 
-from . import arch, symbol_graphs
-from .convert import add_model_args
-from .utils import UserError, parse_ints, run_cli
+from . import spec as net_spec
+from .upstream import upstream_symbol
+from .utils import UserError, run_cli
 
 
-def plot(network, num_classes, output, num_depth=None, widen_factor=1, blocks=None):
-    """Render the graph of `network` to ``output.png``; returns the PNG's path."""
+def plot(spec, output):
+    """Render the original graph of the network `spec` describes to ``output.png``;
+    returns the PNG's path."""
     import mxnet as mx
     try:
         import graphviz  # noqa: F401
@@ -25,11 +26,8 @@ def plot(network, num_classes, output, num_depth=None, widen_factor=1, blocks=No
     if shutil.which('dot') is None:
         raise UserError("Graphviz's 'dot' program is not on the PATH; install it "
                         '(Debian/Ubuntu: apt-get install graphviz)')
-    sym = symbol_graphs.get_symbol(network, num_classes, num_depth, widen_factor, blocks)
-    size = arch.IMAGENET_INPUT_SIZE if arch.canonical_name(network) in arch.IMAGENET_NETWORKS \
-        else arch.CIFAR_INPUT_SIZE
-    dot = mx.viz.plot_network(sym, title=os.path.basename(output),
-                              shape={'data': (1, 3, size, size)},
+    dot = mx.viz.plot_network(upstream_symbol(spec), title=os.path.basename(output),
+                              shape={'data': (1,) + spec.input_shape},
                               node_attrs={'shape': 'rect', 'fixedsize': 'false'})
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
@@ -41,18 +39,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.show_model',
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_args(parser)
+    net_spec.add_arguments(parser)
     parser.add_argument('--output', default=None,
                         help='output path without .png (default: visualize/NETWORK_dDEPTH)')
     args = parser.parse_args(argv)
-    name = arch.canonical_name(args.network)
-    imagenet = name in arch.IMAGENET_NETWORKS
+    spec = net_spec.from_args(args)
     output = args.output or os.path.join(
-        'visualize', name if imagenet else '%s_d%s' % (name, args.depth))
-    blocks = tuple(parse_ints(args.blocks, '--blocks', '2,2,8,2')) if args.blocks else None
-    path = plot(name, args.classes or (1000 if imagenet else 10), output,
-                args.depth, args.widen_factor, blocks)
-    print('wrote', path)
+        'visualize', spec.network if spec.imagenet else '%s_d%s' % (spec.network, spec.depth))
+    print('wrote', plot(spec, output))
     return 0
 
 

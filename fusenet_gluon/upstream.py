@@ -9,11 +9,19 @@ import os
 
 import mxnet as mx
 
-from . import arch
+from . import arch, symbols
 from .utils import atomic_path
 
 __all__ = ['load_params', 'save_checkpoint', 'to_upstream_dict', 'from_upstream_dict',
-           'load_upstream_file', 'checkpoint_paths']
+           'load_upstream_file', 'checkpoint_paths', 'upstream_symbol']
+
+
+def upstream_symbol(net):
+    """The original's training graph (ending in ``SoftmaxOutput('softmax')``) of a network
+    of this zoo, or of a :class:`~fusenet_gluon.spec.NetworkSpec`."""
+    spec = getattr(net, 'spec', net)
+    return symbols.get_symbol(spec.network, spec.classes, spec.depth, spec.widen_factor,
+                              spec.blocks)
 
 
 def checkpoint_paths(prefix, epoch):
@@ -114,7 +122,7 @@ def save_checkpoint(net, prefix, epoch, symbol=None):
     half-written checkpoint. Returns the two paths.
     """
     if symbol is None:
-        symbol = net.upstream_symbol()
+        symbol = upstream_symbol(net)
     params = to_upstream_dict(net)
     graph_names = set('arg:' + n for n in symbol.list_arguments()
                       if n not in ('data', 'softmax_label'))

@@ -1,6 +1,2 @@
-"""The original `network/cross.py`: get_symbol(num_classes, num_depth, widen_factor)."""
-from fusenet_gluon import symbol_graphs
-
-
-def get_symbol(num_classes, num_depth, widen_factor=1):
-    return symbol_graphs.get_symbol('cross', num_classes, num_depth, widen_factor)
+"""The original-style import path: ``import symbols; symbols.cross.get_symbol(...)``."""
+from fusenet_gluon.symbols.cross import get_symbol  # noqa: F401

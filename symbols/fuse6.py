@@ -1,6 +1,2 @@
-"""The original `network/fuse6.py`: get_symbol(num_classes, num_depth, widen_factor)."""
-from fusenet_gluon import symbol_graphs
-
-
-def get_symbol(num_classes, num_depth, widen_factor=1):
-    return symbol_graphs.get_symbol('fuse6', num_classes, num_depth, widen_factor)
+"""The original-style import path: ``import symbols; symbols.fuse6.get_symbol(...)``."""
+from fusenet_gluon.symbols.fuse6 import get_symbol  # noqa: F401

@@ -1,6 +1,2 @@
-"""The original `network/half.py`: get_symbol(num_classes, num_depth, widen_factor)."""
-from fusenet_gluon import symbol_graphs
-
-
-def get_symbol(num_classes, num_depth, widen_factor=1):
-    return symbol_graphs.get_symbol('half', num_classes, num_depth, widen_factor)
+"""The original-style import path: ``import symbols; symbols.half.get_symbol(...)``."""
+from fusenet_gluon.symbols.half import get_symbol  # noqa: F401

@@ -1,6 +1,2 @@
-"""The original ImageNet `symbol_cross.py`: get_symbol(num_classes=1000)."""
-from fusenet_gluon import symbol_graphs
-
-
-def get_symbol(num_classes=1000, blocks=None):
-    return symbol_graphs.get_symbol('imagenet_cross', num_classes, blocks=blocks)
+"""The original-style import path: ``import symbols; symbols.imagenet_cross.get_symbol(...)``."""
+from fusenet_gluon.symbols.imagenet_cross import get_symbol  # noqa: F401

@@ -1,6 +1,2 @@
-"""The original ImageNet `symbol_resnet.py`: get_symbol(num_classes=1000)."""
-from fusenet_gluon import symbol_graphs
-
-
-def get_symbol(num_classes=1000, blocks=None):
-    return symbol_graphs.get_symbol('imagenet_resnet', num_classes, blocks=blocks)
+"""The original-style import path: ``import symbols; symbols.imagenet_resnet.get_symbol(...)``."""
+from fusenet_gluon.symbols.imagenet_resnet import get_symbol  # noqa: F401

@@ -115,7 +115,7 @@ def test_load_params_wrong_depth_and_missing_file(tmp_path):
 
 
 def test_export_and_symbolblock_imports(tmp_path):
-    from fusenet_gluon.convert import export_deploy
+    from fusenet_gluon.export import export_deploy
     net = initialized('resnet', depth=14)
     x = x32()
     expect = net(x).asnumpy()
@@ -182,7 +182,7 @@ def test_convert_command_line_round_trip(tmp_path):
 def test_onnx_export_matches_gluon(tmp_path):
     pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')
-    from fusenet_gluon.convert import export_onnx
+    from fusenet_gluon.export import export_onnx
     net = initialized('cross', depth=14)
     path, diff = export_onnx(net, str(tmp_path / 'm.onnx'))
     assert os.path.getsize(path) > 100000 and diff is not None and diff < 1e-4

@@ -1,0 +1,75 @@
+"""Deployable exports of a trained network: MXNet's symbol/params pair and ONNX.
+
+Both write to a temporary name and rename, refuse to overwrite unless told, and create
+the output folder.
+"""
+import os
+
+import mxnet as mx
+import numpy as np
+
+from .utils import UserError, atomic_path
+
+__all__ = ['export_deploy', 'export_onnx', 'check_writable']
+
+
+def check_writable(paths, force):
+    """Refuse to overwrite any of `paths` unless `force`."""
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not force:
+        raise FileExistsError('%s already exist(s); pass --force to overwrite'
+                              % ', '.join(existing))
+
+
+def export_deploy(net, output, force=False):
+    """``HybridBlock.export``: ``output-symbol.json`` and ``output-0000.params``."""
+    paths = ['%s-symbol.json' % output, '%s-0000.params' % output]
+    check_writable(paths, force)
+    net.hybridize()
+    net(mx.nd.zeros((1,) + net.input_shape))
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    tmp_prefix = os.path.join(folder, '.export-tmp%d' % os.getpid())
+    net.export(tmp_prefix)
+    for suffix, final in zip(('-symbol.json', '-0000.params'), paths):
+        os.replace(tmp_prefix + suffix, final)
+    return paths
+
+
+def export_onnx(net, output, force=False, check=True):
+    """Export `net` to ONNX (``mx.onnx.export_model``) and, where onnxruntime is installed,
+    check its outputs against the Gluon logits. Returns (path, max abs difference or None)."""
+    check_writable([output], force)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise UserError('ONNX export needs the onnx package: pip install -c constraints.txt '
+                        '"fusenet-gluon[onnx]"') from None
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    tmp_prefix = os.path.join(folder, '.onnx-tmp%d' % os.getpid())
+    net.hybridize()
+    x = np.random.RandomState(0).uniform(-1, 1, (2,) + net.input_shape).astype('float32')
+    logits = net(mx.nd.array(x)).asnumpy()
+    net.export(tmp_prefix)
+    try:
+        with atomic_path(output) as tmp:
+            mx.onnx.export_model(tmp_prefix + '-symbol.json', tmp_prefix + '-0000.params',
+                                 in_shapes=[(2,) + net.input_shape], in_types=[np.float32],
+                                 onnx_file_path=tmp)
+    finally:
+        for suffix in ('-symbol.json', '-0000.params'):
+            if os.path.exists(tmp_prefix + suffix):
+                os.remove(tmp_prefix + suffix)
+    diff = None
+    if check:
+        try:
+            import onnxruntime
+        except ImportError:
+            return output, None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # the exporter keeps weights as inputs: not an error
+        sess = onnxruntime.InferenceSession(output, options, providers=['CPUExecutionProvider'])
+        out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        diff = float(np.abs(out - logits).max())
+    return output, diff

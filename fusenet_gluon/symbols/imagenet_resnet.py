@@ -1,0 +1,6 @@
+"""The original ImageNet `symbol_resnet.py`: get_symbol(num_classes=1000)."""
+from . import graphs
+
+
+def get_symbol(num_classes=1000, blocks=None):
+    return graphs.get_symbol('imagenet_resnet', num_classes, blocks=blocks)

@@ -1,0 +1,6 @@
+"""The original `network/side.py`: get_symbol(num_classes, num_depth, widen_factor)."""
+from . import graphs
+
+
+def get_symbol(num_classes, num_depth, widen_factor=1):
+    return graphs.get_symbol('side', num_classes, num_depth, widen_factor)
