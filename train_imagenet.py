@@ -4,7 +4,8 @@
     python train_imagenet.py --help
     python train_imagenet.py --network imagenet_cross --data-dir DIR --gpus 0,1,2,3
 
-The recipe and the loop live in fusenet_gluon.training; this script is its command line.
+The recipe and the loop live in the package fusenet_gluon.training; this script is its
+command line.
 """
 from fusenet_gluon.training import main
 from fusenet_gluon.utils import run_cli

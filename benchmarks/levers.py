@@ -19,9 +19,10 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from fusenet_gluon import get_model
-from fusenet_gluon.bench import GluonStep, ModuleStep, _time
+from fusenet_gluon.spec import NetworkSpec
+from fusenet_gluon.timing import GluonStep, ModuleStep, _time
 from fusenet_gluon.optim import FastTrainer
-from fusenet_gluon.training import initializer
+from fusenet_gluon.training.recipe import initializer
 
 
 def schedule():
@@ -56,7 +57,7 @@ def step_alone(depth, batch, n=30):
         mx.nd.waitall()
         print('%-14s step alone %.1f ms (%d parameters)'
               % (cls.__name__, (time.perf_counter() - tic) / n * 1e3, len(params)))
-    m = ModuleStep(dict(network='cross', depth=depth, classes=10), batch, mx.cpu(), 'float32')
+    m = ModuleStep(NetworkSpec('cross', depth), batch, mx.cpu(), 'float32')
     m.mod.init_optimizer(kvstore=None, optimizer='nag', force_init=True, optimizer_params=dict(
         learning_rate=0.1, momentum=0.9, wd=1e-4, rescale_grad=1.0 / batch,
         lr_scheduler=schedule()))
@@ -73,7 +74,7 @@ def step_alone(depth, batch, n=30):
 
 
 def variants(depth, batch, reps=5, iters=5):
-    spec = dict(network='cross', depth=depth, classes=10)
+    spec = NetworkSpec('cross', depth)
     options = {
         'static (default)': dict(static_alloc=True, static_shape=True),
         'no static': {},

@@ -1,4 +1,5 @@
-"""A Gluon Trainer whose NAG update costs less Python per parameter.
+"""A Gluon Trainer whose NAG update costs less Python per parameter, and that offers the
+training loop what it needs (rebuild its state, set the update count, start the kvstore).
 
 ``gluon.Trainer.step`` pays Python for every parameter (stale-gradient checks,
 ``list_data``/``list_grad``, the learning-rate schedule called once per parameter); the
@@ -61,3 +62,83 @@ class FastTrainer(gluon.Trainer):
         kwargs = dict(lr=lr, wd=wd, momentum=opt.momentum, rescale_grad=opt.rescale_grad)
         for i, w, g in todo:
             update(w, g, states[i], out=w, **kwargs)
+
+    # ------------------------------------------------------------ what the training loop needs
+    @property
+    def fast_path(self):
+        """Whether steps take the lean single-device update."""
+        return self._fast_ok()
+
+    @property
+    def updates_on_kvstore(self):
+        """Whether the optimizer runs on the kvstore (servers, or several devices)."""
+        return bool(self._update_on_kvstore)
+
+    @property
+    def state_on_servers(self):
+        """Whether the optimizer state lives on parameter servers, where MXNet cannot read
+        it back (dist_async): such a trainer's state cannot be saved."""
+        return bool(self._update_on_kvstore and self._kvstore is not None
+                    and 'dist' in self._kvstore.type)
+
+    @property
+    def num_update(self):
+        """Updates made so far, as the learning-rate schedule counts them."""
+        return self._optimizer.num_update
+
+    def set_update_count(self, count):
+        """Continue the schedule from update `count` (a checkpoint without trainer state)."""
+        self._optimizer.num_update = count
+        self._optimizer.begin_num_update = count
+
+    def set_batch_size(self, batch_size):
+        """Average gradients over `batch_size` samples. Call before :meth:`start`: an
+        optimizer on parameter servers keeps the scale it was sent."""
+        self._optimizer.rescale_grad = self._scale / batch_size
+
+    def start(self, distributed=False):
+        """Create the kvstore now rather than at the first step; in a distributed job also
+        broadcast rank 0's parameters and wait until they have arrived.
+
+        Gluon broadcasts the parameters at its first ``step`` and does not wait for the
+        pulls. On MXNet 1.9.1 a worker's pull of a parameter can then reach the server after
+        both workers' first gradient push-pull of it, and without an optimizer on the server
+        that push-pull has replaced the stored value with the summed gradient: the worker
+        takes that sum as its weight and the workers drift apart (seen in about one 2-worker
+        run in ten). Broadcasting before the first batch and waiting for it closes the
+        window: no worker pushes a gradient before its own pulls are done.
+        """
+        self._init_kvstore()
+        if distributed:
+            if self._params_to_init:
+                self._init_params()
+            mx.nd.waitall()
+
+    def refresh(self):
+        """Rebuild every parameter array and the optimizer state from their values, exactly
+        as a run resumed from a checkpoint builds them.
+
+        MKL-DNN keeps arrays it has worked on in blocked layouts whose arithmetic order
+        differs from that of arrays freshly loaded from a checkpoint, so a run resumed from
+        epoch N would drift (about 1e-4 after one epoch) from one that went on in memory.
+        Evaluation needs it too: an inference-mode convolution reorders its weight into an
+        MKL-DNN layout in place, and the updates that follow are then no longer reproducible
+        from run to run; in a dist_sync job the workers, which apply the same summed
+        gradients, drift apart by an ulp or so per update (seen on every 2-worker run with
+        an evaluation between epochs). Rebuilding at each epoch boundary, after the
+        evaluation, removes both effects (bit-identical on the CPU).
+        """
+        if self._update_on_kvstore:
+            return  # the state lives in the kvstore (several devices): not refreshed
+        for param in self._params:
+            ctx = param.list_ctx()
+            value = param.data(ctx[0]).copyto(mx.cpu())
+            value.wait_to_read()
+            param._data = None
+            param._load_init(value, ctx)
+        for updater in self._updaters:
+            updater.set_states(updater.get_states(dump_optimizer=True))
+            updater.optimizer = self._updaters[0].optimizer
+        self._optimizer = self._updaters[0].optimizer
+        self._optimizer.param_dict = {i: p for i, p in enumerate(self._params)}
+        self.__dict__.pop('_fast_items', None)

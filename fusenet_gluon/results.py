@@ -8,41 +8,30 @@ Prints, per network, depth and width, the final test error of the runs as
 """
 import argparse
 import glob
-import json
 import os
 
 import numpy as np
 
+from .plots import plot_runs
+from .training.checkpoint import read_metrics, read_run_spec
 from .utils import UserError, run_cli
 
 
-def read_metrics(path):
-    """The per-epoch records of one run's ``*-metrics.jsonl``."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError('no such metrics file: %s' % path)
-    records = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    raise UserError('%s line %d is not JSON' % (path, n)) from None
-    if not records:
-        raise UserError('%s holds no epochs yet' % path)
-    return records
+def run_info(path):
+    """``(label, data set, epochs planned)`` of the run behind a ``P-metrics.jsonl``, from
+    its ``P-run.json`` (the network spec), else the folder's name."""
+    run = path[:-len('-metrics.jsonl')] + '-run.json' if path.endswith('-metrics.jsonl') else ''
+    if run and os.path.isfile(run):
+        spec, record = read_run_spec(run)
+        label = spec.label if spec is not None else str(record.get('network'))
+        return label, record.get('dataset'), record.get('num_epochs')
+    return os.path.basename(os.path.dirname(os.path.abspath(path))), None, None
 
 
 def run_label(path):
-    """``network dDEPTH wW`` from the run's ``-run.json`` beside the metrics, else the folder."""
-    run = path[:-len('-metrics.jsonl')] + '-run.json' if path.endswith('-metrics.jsonl') else ''
-    if run and os.path.isfile(run):
-        with open(run) as f:
-            r = json.load(f)
-        if r.get('depth') is not None and not str(r.get('network', '')).startswith('imagenet'):
-            return '%s d%s w%s' % (r['network'], r['depth'], r.get('widen_factor', 1))
-        return str(r.get('network'))
-    return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    """``network dDEPTH wW`` (and the data set, when known) of a run's metrics file."""
+    label, dataset, _ = run_info(path)
+    return label if dataset is None else '%s, %s' % (label, dataset)
 
 
 def summarize(errors):
@@ -52,50 +41,22 @@ def summarize(errors):
 
 
 def table(paths):
+    """One row per network, data set and planned schedule: runs that differ in any of these
+    are never summarised together."""
     groups = {}
     for path in paths:
         last = read_metrics(path)[-1]
-        groups.setdefault(run_label(path), []).append(
-            (100.0 * (1 - last['val_acc']), last['epoch']))
-    lines = ['%-24s %5s %7s  %s' % ('network', 'runs', 'epochs',
+        label, _, planned = run_info(path)
+        key = run_label(path) + ('' if planned is None else ', %d epochs' % planned)
+        groups.setdefault(key, []).append((100.0 * (1 - last['val_acc']), last['epoch']))
+    lines = ['%-40s %5s %7s  %s' % ('network, data set, schedule', 'runs', 'epochs',
                                     'test error %: median (mean +/- std, best)')]
     for label in sorted(groups):
         errs = [e for e, _ in groups[label]]
         epochs = sorted(set(ep for _, ep in groups[label]))
-        lines.append('%-24s %5d %7s  %s' % (label, len(errs), ','.join(map(str, epochs)),
+        lines.append('%-40s %5d %7s  %s' % (label, len(errs), ','.join(map(str, epochs)),
                                             summarize(errs)))
     return '\n'.join(lines)
-
-
-def plot_runs(paths, output, title=None):
-    """Test error and training loss of every run against the epoch, in one PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for path in paths:
-        recs = read_metrics(path)
-        ep = [r['epoch'] for r in recs]
-        label = run_label(path) if len(paths) > 1 else None
-        line, = ax1.plot(ep, [100 * (1 - r['val_acc']) for r in recs], label=label)
-        ax1.plot(ep, [100 * (1 - r['train_acc']) for r in recs], ls='--', lw=0.8,
-                 color=line.get_color())
-        ax2.plot(ep, [r['train_loss'] for r in recs], color=line.get_color(), label=label)
-        ax2.plot(ep, [r['val_loss'] for r in recs], ls=':', color=line.get_color())
-    ax1.set(xlabel='epoch', ylabel='error (%): test solid, train dashed')
-    ax2.set(xlabel='epoch', ylabel='loss: train solid, test dotted')
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-    if len(paths) > 1:
-        ax1.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
 
 
 def main(argv=None):
@@ -117,7 +78,9 @@ def main(argv=None):
         raise UserError('no *-metrics.jsonl found in %s' % ', '.join(args.metrics))
     print(table(paths))
     if args.plot:
-        print('curves in', plot_runs(paths, args.plot))
+        labels = ['%s (%s)' % (run_label(p), os.path.basename(os.path.dirname(os.path.abspath(p))))
+                  for p in paths]
+        print('curves in', plot_runs(paths, args.plot, labels=labels))
     if args.min_accuracy is not None:
         worst = min(100.0 * read_metrics(p)[-1]['val_acc'] for p in paths)
         verdict = 'meets' if worst >= args.min_accuracy else 'does NOT meet'

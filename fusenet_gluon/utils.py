@@ -51,3 +51,27 @@ def run_cli(main, prog=None):
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def progress_bar(total, desc=None, unit='it', logger=None):
+    """The one progress bar of this package: a tqdm bar on stderr when stderr is a
+    terminal, else None (pipes and log files get no bar).
+
+    With `logger`, that logger's console lines are written through tqdm while the bar
+    shows, so that they do not land on the bar's line.
+    """
+    if not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        yield None
+        return
+    redirect = logging_redirect_tqdm(loggers=[logger]) if logger is not None \
+        else contextlib.nullcontext()
+    with redirect, tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                        unit=unit) as bar:
+        yield bar

@@ -43,27 +43,28 @@ def test_training_lowers_the_loss(toy_dir, tmp_path):
 
 
 def test_schedule_fires_at_update_counts():
-    args = training.build_parser().parse_args(['--lr', '0.1', '--lr-factor', '0.1'])
-    args.lr_steps, args.num_epochs = [2, 3], 4
-    sched = training.make_scheduler(args, epoch_size=10)
+    sched = training.make_scheduler(0.1, epoch_size=10, num_epochs=4, steps=[2, 3],
+                                    factor=0.1)
     # MXNet counts updates from 1; the lr drops once the update count passes 20, then 30
     got = [sched(n) for n in (1, 20, 21, 30, 31, 40)]
     np.testing.assert_allclose(got, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
+def resolved(argv, imagenet=False):
+    return training.resolve(training.build_parser(imagenet).parse_args(argv + ['--gpus', '']),
+                            imagenet)
+
+
 def test_default_lr_steps_are_the_originals():
-    args = training.build_parser().parse_args(['--data-dir', 'x'])
-    training.resolve_args(args)
-    assert args.num_epochs == 400 and args.lr_steps == [200, 300, 350]
-    assert args.checkpoint_epochs == 50 and args.batch_size == 64 and args.depth == 62
-    args = training.build_parser(imagenet=True).parse_args([])
-    training.resolve_args(args, imagenet=True)
-    assert args.num_epochs == 120 and args.lr_steps == [30, 60, 90]
-    assert (args.train_dataset, args.val_dataset) == ('imagenet_train.rec', 'imagenet_val.rec')
-    args = training.build_parser(imagenet=True).parse_args(['--lr-epoch-step', '40'])
-    training.resolve_args(args, imagenet=True)
-    assert args.lr_steps == [40, 80]
-    assert args.checkpoint_epochs == 5 and args.batch_size == 256
+    cfg = resolved(['--data-dir', 'x'])
+    assert cfg.num_epochs == 400 and cfg.lr_steps == [200, 300, 350]
+    assert cfg.checkpoint_epochs == 50 and cfg.batch_size == 64 and cfg.spec.depth == 62
+    cfg = resolved([], imagenet=True)
+    assert cfg.num_epochs == 120 and cfg.lr_steps == [30, 60, 90]
+    assert (cfg.train_file, cfg.val_file) == ('imagenet_train.rec', 'imagenet_val.rec')
+    cfg = resolved(['--lr-epoch-step', '40'], imagenet=True)
+    assert cfg.lr_steps == [40, 80]
+    assert cfg.checkpoint_epochs == 5 and cfg.batch_size == 256
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -471,13 +472,11 @@ def test_options_beyond_the_original_train(toy_dir, tmp_path, extra):
 
 
 def test_warmup_and_cosine_schedule_by_hand():
-    args = training.build_parser().parse_args(['--lr', '0.1', '--warmup-epochs', '1'])
-    args.lr_steps, args.num_epochs = [3], 4
-    sched = training.make_scheduler(args, epoch_size=10)   # 10 warmup updates, step at 30
+    common = dict(epoch_size=10, num_epochs=4, steps=[3], warmup_epochs=1)
+    sched = training.make_scheduler(0.1, **common)   # 10 warmup updates, step at 30
     np.testing.assert_allclose([sched(0), sched(5), sched(10), sched(31)],
                                [0.0, 0.05, 0.1, 0.01], atol=1e-12)
-    args.lr_mode = 'cosine'
-    sched = training.make_scheduler(args, epoch_size=10)   # 40 updates, 10 of warmup
+    sched = training.make_scheduler(0.1, mode='cosine', **common)   # 40 updates, 10 of warmup
     # halfway through the cosine part (update 25): 0.1 * (1 + cos(pi/2)) / 2 = 0.05
     np.testing.assert_allclose([sched(5), sched(25), sched(40)], [0.05, 0.05, 0.0],
                                atol=1e-9)

@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from ..utils import run_cli
+from ..spec import NetworkSpec
+from ..timing import bench_config, machine
+from ..utils import UserError, run_cli
 from .loaders import get_loaders
 from .recordio import write_records
 
@@ -55,10 +57,9 @@ def time_epoch(loader):
 
 
 def training_step_rate(batch=64, iters=5):
-    from ..bench import bench_config
     import mxnet as mx
-    r = bench_config(dict(network='cross', depth=26, widen_factor=1, classes=10), batch,
-                     mx.cpu(), modes=('hybrid',), iters=iters, warmup=2, repeat=2)
+    r = bench_config(NetworkSpec('cross', 26), batch, mx.cpu(), modes=('hybrid',),
+                     iters=iters, warmup=2, repeat=2)
     return r['modes']['hybrid']['train_img_s']
 
 
@@ -71,7 +72,11 @@ def main(argv=None):
     p.add_argument('--workers', type=int, default=None, help='default: the core count')
     p.add_argument('--no-train-step', action='store_true', help='skip the training step')
     args = p.parse_args(argv)
-    from ..bench import machine
+    for flag, n in (('--cifar-images', args.cifar_images),
+                    ('--imagenet-images', args.imagenet_images)):
+        if n < args.batch_size:
+            raise UserError('%s %d is fewer than one batch (--batch-size %d): a training '
+                            'epoch would have no batch to time' % (flag, n, args.batch_size))
     print('# ' + machine())
     folder = tempfile.mkdtemp(prefix='fusenet-databench-')
     try:

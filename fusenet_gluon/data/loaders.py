@@ -21,6 +21,7 @@ import mxnet as mx
 import numpy as np
 
 from . import presets as P
+from ..seeds import epoch_seed, sample_seed
 from .recordio import DataError, missing_file_message, scan
 
 BACKENDS = ('recordio', 'gluon')
@@ -104,10 +105,6 @@ def recordio_part_count(offsets, file_size, num_parts, part_index):
     step = -(-step // 4) * 4
     begin, end = min(step * part_index, file_size), min(step * (part_index + 1), file_size)
     return sum(1 for o in offsets if begin <= o < end)
-
-
-def epoch_seed(seed, epoch):
-    return (seed * 1000003 + epoch * 7919) % (2 ** 31)
 
 
 class RecordIterLoader(_Loader):
@@ -207,7 +204,7 @@ class SampleTransform(object):
         self.fill = normalized_fill(preset)
 
     def rng(self, idx):
-        return np.random.RandomState((epoch_seed(self.seed, self.epoch) + idx) % 2 ** 32)
+        return np.random.RandomState(sample_seed(self.seed, self.epoch, idx))
 
     def __call__(self, idx, img):
         p = self.preset

@@ -13,34 +13,19 @@ overwritten unless ``--force`` is given.
 import argparse
 import os
 import pickle
-import sys
 
 import numpy as np
 
-from ..utils import UserError, run_cli
+from ..utils import UserError, progress_bar, run_cli
 from .recordio import write_records
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 
 
-def _progress(total, desc):
-    try:
-        from tqdm import tqdm
-        bar = tqdm(total=total, desc=desc, unit='img', file=sys.stderr,
-                   disable=not sys.stderr.isatty())
-        return bar
-    except ImportError:  # pragma: no cover
-        return None
-
-
 def _write(path, labels, images, force, desc, fmt='.png', quality=95):
-    bar = _progress(len(labels), desc)
-    try:
+    with progress_bar(len(labels), desc, 'img') as bar:
         counts = write_records(path, zip(labels, images), quality=quality, img_fmt=fmt,
                                force=force, progress=bar.update if bar else None)
-    finally:
-        if bar:
-            bar.close()
     print('%s: %d images, %d classes; per class: %s'
           % (path, sum(counts.values()), len(counts),
              ' '.join('%d:%d' % kv for kv in counts.items())))

@@ -1,0 +1,207 @@
+"""A run's files: their names, checkpoints with exact resume, and the metrics file.
+
+For a model prefix P a run writes:
+
+  P-symbol.json, P-%04d.params  the original's checkpoint format and names
+                                (``mx.model.load_checkpoint(P, epoch)`` reads them)
+  P-%04d.states                 trainer state: momentum buffers, update count, schedule
+  P-%04d.json                   where the run stands: epoch, complete or not, batches done
+                                in a partial epoch, update count, seed
+  P-metrics.jsonl               one JSON object per epoch (:func:`append_metrics`)
+  P-run.json                    the run: network spec, data set, arguments, parameter count
+  P.log                         the log (worker N > 0 of a distributed job: P-workerN.log)
+  P-workerN-final.params        a distributed job's other workers: their final parameters
+                                (Gluon format), to check that they stayed in sync
+  P-deploy-symbol.json, P-deploy-0000.params, P-curves.png   at the end
+
+Every file is written to a temporary name and renamed, so a crash never leaves half a
+checkpoint; the ``.json`` of a checkpoint is written last and so names only complete ones.
+"""
+import json
+import os
+
+import mxnet as mx
+
+from .. import upstream
+from ..spec import NetworkSpec
+from ..utils import UserError, atomic_path
+
+__all__ = ['RunFiles', 'save_state', 'resume_point', 'read_metrics', 'append_metrics',
+           'truncate_metrics', 'read_run_spec']
+
+
+class RunFiles(object):
+    """The name of every file of the run with model prefix `prefix`."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    @property
+    def folder(self):
+        return os.path.dirname(os.path.abspath(self.prefix))
+
+    def symbol(self):
+        return upstream.checkpoint_paths(self.prefix, 0)[0]
+
+    def params(self, epoch):
+        return upstream.checkpoint_paths(self.prefix, epoch)[1]
+
+    def states(self, epoch):
+        return '%s-%04d.states' % (self.prefix, epoch)
+
+    def state(self, epoch):
+        return '%s-%04d.json' % (self.prefix, epoch)
+
+    @property
+    def metrics(self):
+        return self.prefix + '-metrics.jsonl'
+
+    @property
+    def run(self):
+        return self.prefix + '-run.json'
+
+    def log(self, rank=0):
+        return self.prefix + ('.log' if rank == 0 else '-worker%d.log' % rank)
+
+    def worker_final(self, rank):
+        return '%s-worker%d-final.params' % (self.prefix, rank)
+
+    @property
+    def deploy(self):
+        """Prefix of the deployable export: ``P-deploy-symbol.json``, ``P-deploy-0000.params``."""
+        return self.prefix + '-deploy'
+
+    @property
+    def curves(self):
+        return self.prefix + '-curves.png'
+
+    def checkpoint_epochs(self):
+        """Epochs with a ``P-%04d.params`` checkpoint, in order."""
+        if not os.path.isdir(self.folder):
+            return []
+        base = os.path.basename(self.prefix) + '-'
+        out = []
+        for name in os.listdir(self.folder):
+            number = name[len(base):-len('.params')]
+            if name.startswith(base) and name.endswith('.params') and number.isdigit() \
+                    and len(number) == 4:
+                out.append(int(number))
+        return sorted(out)
+
+    def check_resumable(self, epoch):
+        """A clear error, naming the checkpoints there are, unless epoch `epoch` exists."""
+        if not os.path.isfile(self.params(epoch)):
+            have = self.checkpoint_epochs()
+            raise FileNotFoundError('cannot resume: %s does not exist (checkpoints there: %s)'
+                                    % (self.params(epoch), ', '.join(
+                                        os.path.basename(self.params(e)) for e in have)
+                                       or 'none'))
+
+
+def save_state(net, trainer, files, epoch, info, logger):
+    """Checkpoint: original-format symbol + params, trainer states and the run state, each
+    written atomically; the run-state file last, so it names only complete checkpoints.
+
+    It first waits for all pending engine work: a save begun while the last step's
+    operators were still queued (a signal mid-epoch, after a refresh replaced the arrays)
+    wrote parameters that differed from run to run."""
+    mx.nd.waitall()
+    upstream.save_checkpoint(net, files.prefix, epoch)
+    states = files.states(epoch)
+    if trainer.state_on_servers:
+        # MXNet cannot read the optimizer state back from parameter servers: a resume
+        # starts with fresh momentum, the schedule carried on by the update count
+        if os.path.exists(states):
+            os.remove(states)  # never pair these parameters with another run's state
+        info = dict(info, trainer_state='on the servers, not saved')
+    else:
+        with atomic_path(states) as tmp:
+            trainer.save_states(tmp)
+    with atomic_path(files.state(epoch)) as tmp:
+        with open(tmp, 'w') as f:
+            json.dump(info, f, indent=1)
+    logger.info('Saved checkpoint to "%s"%s', files.params(epoch),
+                '' if info.get('complete', True) else
+                ' (partial: Epoch[%d] stopped after batch %d)' % (epoch - 1, info['batches_done']))
+
+
+def resume_point(files, epoch, epoch_size, logger):
+    """Where a run resumed from checkpoint `epoch` continues:
+    ``(begin epoch, batches to skip, update count, trainer-states file or None)``."""
+    info_path, states = files.state(epoch), files.states(epoch)
+    if not os.path.isfile(info_path):
+        logger.info('no trainer state beside %s: resuming with fresh momentum, lr steps before '
+                    'epoch %d re-applied (as the original did)', files.prefix, epoch)
+        return epoch, 0, epoch * epoch_size, None
+    with open(info_path) as f:
+        info = json.load(f)
+    states = states if os.path.isfile(states) else None
+    if states is None:
+        logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '
+                    'schedule at update %d', files.prefix, info.get('trainer_state', 'missing'),
+                    info['num_update'])
+    if not info.get('complete', True):
+        logger.info('resuming from "%s": Epoch[%d] from batch %d, update %d', files.params(epoch),
+                    epoch - 1, info['batches_done'] + 1, info['num_update'])
+        return epoch - 1, info['batches_done'], info['num_update'], states
+    logger.info('resuming from "%s": %d epochs done, update %d, next Epoch[%d]',
+                files.params(epoch), epoch, info['num_update'], epoch)
+    return epoch, 0, info['num_update'], states
+
+
+# ---------------------------------------------------------------- the metrics file
+def read_metrics(path):
+    """The per-epoch records of one run's ``P-metrics.jsonl``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError('no such metrics file: %s' % path)
+    records = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    raise UserError('%s line %d is not JSON' % (path, n)) from None
+    if not records:
+        raise UserError('%s holds no epochs yet' % path)
+    return records
+
+
+def append_metrics(path, record):
+    """Add one epoch's record to the metrics file."""
+    with open(path, 'a') as f:
+        f.write(json.dumps(record) + '\n')
+
+
+def truncate_metrics(path, epoch):
+    """On resume keep the records of epochs up to `epoch`; a fresh run (`epoch` 0) starts a
+    new file."""
+    if not os.path.exists(path):
+        return
+    keep = []
+    if epoch:
+        with open(path) as f:
+            keep = [line for line in f if line.strip() and json.loads(line)['epoch'] <= epoch]
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w') as f:
+            f.writelines(keep)
+
+
+def write_run(files, cfg, parameters, examples):
+    """``P-run.json``: the network spec, the data set and schedule, and the arguments."""
+    run = dict(cfg.arguments, model=cfg.spec.to_dict(), dataset=cfg.dataset,
+               num_epochs=cfg.num_epochs, parameters=parameters, examples=examples)
+    with atomic_path(files.run) as tmp:
+        with open(tmp, 'w') as f:
+            json.dump(run, f, indent=1)
+
+
+def read_run_spec(path):
+    """The :class:`NetworkSpec` and the run's record from a ``P-run.json``; runs written
+    before the spec was stored give it from their top-level arguments."""
+    with open(path) as f:
+        run = json.load(f)
+    try:
+        return NetworkSpec.from_dict(run.get('model') or run), run
+    except (ValueError, TypeError):
+        return None, run

@@ -1,0 +1,20 @@
+"""What a run shows: its log (file and console, the original's line format)."""
+import logging
+import sys
+
+__all__ = ['setup_logging']
+
+
+def setup_logging(log_path):
+    """The run's logger: lines with a time stamp to `log_path` and to stdout."""
+    logger = logging.getLogger('fusenet')
+    logger.setLevel(logging.INFO)
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    fmt = logging.Formatter('%(asctime)-15s %(message)s')
+    for handler in (logging.FileHandler(log_path), logging.StreamHandler(sys.stdout)):
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+    logger.propagate = False
+    return logger

@@ -1,0 +1,344 @@
+"""The training loop: set up, then per epoch :func:`train_one_epoch`, :func:`evaluate` and
+:func:`end_epoch`; at the end the deployable export and the curves.
+
+A run that cannot go on raises: :class:`NonFiniteLoss` when the loss or the weights stop
+being finite, :class:`Interrupted` when a signal stopped it after saving its state.
+``fusenet_gluon.training.cli.main`` turns these into exit statuses.
+"""
+import math
+import os
+import time
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from .. import upstream
+from ..data import get_loaders
+from ..export import export_deploy
+from ..model_zoo import from_spec
+from ..seeds import batch_seed, repeat_epoch
+from ..plots import plot_runs
+from ..utils import UserError, atomic_path, progress_bar
+from . import checkpoint
+from .console import setup_logging
+from .distributed import Job, StopSignals
+from .metrics import RunningMetrics
+from .recipe import initializer, make_loss, make_trainer, mix_targets
+
+__all__ = ['train', 'train_one_epoch', 'evaluate', 'end_epoch', 'NonFiniteLoss',
+           'Interrupted']
+
+
+class NonFiniteLoss(Exception):
+    """The loss or the weights became NaN or infinite; the message says where and names the
+    last good checkpoint."""
+
+
+class Interrupted(Exception):
+    """A signal stopped the run after the current batch; its state was saved."""
+
+
+class Run(object):
+    """A training run in progress: the configuration and everything made from it."""
+
+    def __init__(self, cfg, job, logger):
+        self.cfg, self.job, self.logger, self.files = cfg, job, logger, cfg.files
+        self.net = self.trainer = self.loss = self.train_data = self.val_data = None
+        self.epoch_size = self.begin_epoch = self.skip_batches = 0
+        self.last_good = cfg.load_epoch
+        self.metrics = self.window = None
+        self.progress = self.signals = None
+
+    @property
+    def rank0(self):
+        return self.job.rank == 0
+
+    def updates(self, steps):
+        """Updates made so far, in the schedule's unit, after `steps` steps of this worker."""
+        if self.job.asynchronous:  # the servers' optimizer counts; this worker's stays at 0
+            return steps * self.job.workers
+        return self.trainer.num_update
+
+    def current_lr(self, steps):
+        if self.job.asynchronous:
+            return self.trainer.optimizer.lr_scheduler(self.updates(steps))
+        return self.trainer.learning_rate
+
+
+# ---------------------------------------------------------------- set up
+def start_run(cfg):
+    """Open the run's log and build the network, the data and the trainer."""
+    job = Job(cfg.kv_store)
+    os.makedirs(cfg.files.folder, exist_ok=True)
+    logger = setup_logging(cfg.files.log(job.rank))
+    if cfg.dataset == 'digits' and cfg.data_dir is None:
+        logger.info('no --data-dir given: training on the embedded data set, scikit-learn\'s '
+                    'handwritten digits (1,437 train / 360 test images, 32x32)')
+    logger.info('start with arguments %s', cfg.arguments)
+    run = Run(cfg, job, logger)
+    run.net = from_spec(cfg.spec)
+    nparams = sum(int(np.prod(p.shape)) for n, p in run.net.collect_params().items()
+                  if not n.endswith(('running_mean', 'running_var')))
+    logger.info('network %s: %d parameters (%.4fM)', cfg.spec.network, nparams, nparams / 1e6)
+    mx.random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    examples = _open_data(run)
+    _place_network(run)
+    _make_trainer(run)
+    run.loss = make_loss(cfg)
+    if run.rank0:
+        checkpoint.truncate_metrics(run.files.metrics, run.begin_epoch
+                                    if cfg.load_epoch is not None else 0)
+        if cfg.load_epoch is None:
+            checkpoint.write_run(run.files, cfg, nparams, examples)
+    return run
+
+
+def _open_data(run):
+    """The loaders and the epoch size; returns the examples the schedule counts."""
+    cfg, job = run.cfg, run.job
+    run.train_data, run.val_data = get_loaders(
+        cfg.dataset, cfg.data_dir, cfg.batch_size, cfg.loader, cfg.train_file, cfg.val_file,
+        num_parts=job.workers, part_index=job.rank, workers=cfg.data_workers, seed=cfg.seed,
+        fb_mean=cfg.fb_mean)
+    if run.train_data.part_examples < cfg.batch_size:
+        raise UserError('--batch-size %d is more than the %d training images%s'
+                        % (cfg.batch_size, run.train_data.part_examples,
+                           ' on this worker' if job.workers > 1 else ''))
+    examples = cfg.num_examples or run.train_data.num_examples
+    # the same on every worker: dist_sync waits for all workers' updates
+    run.epoch_size = max(1, examples // job.workers // cfg.batch_size)
+    run.logger.info('%d training examples (%d on this worker): %d updates an epoch; lr %g, '
+                    'steps at epochs %s', run.train_data.num_examples,
+                    run.train_data.part_examples, run.epoch_size, cfg.lr, cfg.lr_steps)
+    return examples
+
+
+def _place_network(run):
+    """Initialise the network, or load the checkpoint to resume from, on the devices."""
+    cfg = run.cfg
+    run.num_update, run.states_file = 0, None
+    if cfg.load_epoch is not None:
+        upstream.load_params(run.net, run.files.params(cfg.load_epoch), ctx=cfg.contexts)
+        run.begin_epoch, run.skip_batches, run.num_update, run.states_file = \
+            checkpoint.resume_point(run.files, cfg.load_epoch,
+                                    run.epoch_size * run.job.updates_per_step, run.logger)
+    else:
+        run.net.initialize(initializer(), ctx=cfg.contexts)
+    if cfg.dtype == 'float16':
+        run.net.cast('float16')
+    if cfg.hybridize:
+        run.net.hybridize(static_alloc=True, static_shape=True)
+
+
+def _make_trainer(run):
+    cfg, job = run.cfg, run.job
+    trainer = run.trainer = make_trainer(run.net, cfg, job, run.epoch_size)
+    if cfg.amp:
+        from mxnet.contrib import amp
+        amp.init()
+        amp.init_trainer(trainer)
+    if run.states_file:
+        trainer.load_states(run.states_file)
+    elif run.num_update:
+        # an original checkpoint has no trainer state: re-apply the lr steps already passed
+        trainer.set_update_count(run.num_update)
+    run.step_batch = cfg.batch_size * job.samples_per_update
+    trainer.set_batch_size(run.step_batch)
+    trainer.start(job.distributed)
+    run.logger.info('parameter update: %s', 'lean single-device NAG (FastTrainer)'
+                    if trainer.fast_path else 'gluon.Trainer (%s)' % (
+                        'on the kvstore' if trainer.updates_on_kvstore else 'on the workers'
+                        if job.distributed else 'per device'))
+
+
+# ---------------------------------------------------------------- one epoch
+def train_one_epoch(run, epoch):
+    """Train on one epoch's batches (after a mid-epoch resume, the rest of them); returns
+    ``(metrics, images seen, seconds)``."""
+    cfg, tic = run.cfg, time.time()
+    run.metrics, run.window = RunningMetrics(cfg.top5), RunningMetrics(cfg.top5)
+    run.window_tic, seen = time.time(), 0
+    if run.progress:
+        run.progress.reset(total=run.epoch_size)
+        run.progress.set_description('epoch %d' % epoch)
+    for nbatch, (data, label) in enumerate(epoch_batches(run.train_data, epoch,
+                                                         run.epoch_size)):
+        if nbatch < run.skip_batches:
+            continue
+        batch_loss = train_step(run, data, label, epoch, nbatch)
+        seen += data.shape[0]
+        if not all(math.isfinite(v) for v in batch_loss):
+            raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became %s' % (
+                epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
+                else 'infinite'))
+        _report_batch(run, epoch, nbatch)
+        if run.signals.stop():
+            _stop_mid_epoch(run, epoch, nbatch)
+    run.skip_batches = 0
+    return run.metrics.get(), seen, time.time() - tic
+
+
+def train_step(run, data, label, epoch, nbatch):
+    """Forward, backward and update on one batch split over the devices; returns each
+    device's mean loss."""
+    cfg, ctxs = run.cfg, run.cfg.contexts
+    data, soft, hard = mix_targets(data, label, cfg.preset.classes, cfg.label_smoothing,
+                                   cfg.mixup, batch_seed(cfg.seed, epoch, nbatch))
+    xs = gluon.utils.split_and_load(data.astype(cfg.dtype), ctxs)
+    ys = gluon.utils.split_and_load(soft if soft is not None else hard, ctxs)
+    hs = gluon.utils.split_and_load(hard, ctxs)
+    with autograd.record():
+        outs = [run.net(x) for x in xs]
+        losses = [run.loss(o, y) for o, y in zip(outs, ys)]
+    if cfg.amp:
+        from mxnet.contrib import amp
+        with amp.scale_loss(losses, run.trainer) as scaled:
+            autograd.backward(scaled)
+    else:
+        autograd.backward(losses)
+    run.trainer.step(run.step_batch)
+    batch_loss = []
+    for o, h, l in zip(outs, hs, losses):
+        stats = RunningMetrics.batch(o, h, l, cfg.top5)
+        run.metrics.add(stats)
+        run.window.add(stats)
+        batch_loss.append(stats['loss'] / max(stats['n'], 1))
+    return batch_loss
+
+
+def _report_batch(run, epoch, nbatch):
+    """The progress bar, and the original's log line every ``--log-iters`` batches."""
+    if run.progress:
+        run.progress.update(1)
+        run.progress.set_postfix(loss='%.3f' % (run.metrics.loss / run.metrics.n))
+    if (nbatch + 1) % run.cfg.log_iters:
+        return
+    w, m = run.window.get(), run.metrics.get()
+    speed = run.window.n / max(time.time() - run.window_tic, 1e-9)
+    line = 'Epoch[%d] Batch [%d]\tSpeed: %.0f\tloss: %.4f(%.4f)\ttop1: %.4f(%.4f)' % (
+        epoch, nbatch + 1, speed, w['loss'], m['loss'], 100 * w['acc'], 100 * m['acc'])
+    if run.cfg.top5:
+        line += '\ttop5: %.4f(%.4f)' % (100 * w['top5'], 100 * m['top5'])
+    run.logger.info(line)
+    run.window.reset()
+    run.window_tic = time.time()
+
+
+def _stop_mid_epoch(run, epoch, nbatch):
+    """Save a partial-epoch checkpoint (rank 0) and raise :class:`Interrupted`."""
+    # finish this batch's work everywhere: a worker leaving with its last gradients unsent
+    # would leave the others waiting for them forever
+    mx.nd.waitall()
+    if run.rank0:
+        checkpoint.save_state(run.net, run.trainer, run.files, epoch + 1, dict(
+            epoch=epoch + 1, complete=False, batches_done=nbatch + 1,
+            num_update=run.updates(epoch * run.epoch_size + nbatch + 1), seed=run.cfg.seed),
+            run.logger)
+    raise Interrupted('%s received: stopped in Epoch[%d] after batch %d; continue with '
+                      '--load-epoch %d' % (run.signals.caught, epoch, nbatch + 1, epoch + 1))
+
+
+def epoch_batches(loader, epoch, count):
+    """Exactly `count` batches for `epoch`: a part shorter than that (RecordIO parts are cut
+    by bytes, so their sizes differ a little) is read again, in another fixed order."""
+    done, rep = 0, 0
+    while done < count:
+        loader.set_epoch(repeat_epoch(epoch, rep))
+        before = done
+        for batch in loader:
+            if done == count:
+                return
+            done += 1
+            yield batch
+        if done == before:
+            raise UserError('the training data yields no full batch of this size')
+        rep += 1
+
+
+def evaluate(net, loader, ctxs, dtype='float32', top5=False):
+    """Validation loss and accuracy over every record of `loader`, split over `ctxs`."""
+    metrics = RunningMetrics(top5)
+    for data, label in loader:
+        parts = gluon.utils.split_and_load(data.astype(dtype), ctxs, even_split=False)
+        labels = gluon.utils.split_and_load(label, ctxs, even_split=False)
+        for x, y in zip(parts, labels):
+            metrics.update(net(x), y)
+    return metrics.get()
+
+
+def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
+    """Log the epoch, write its metrics, rebuild the arrays and save a checkpoint when due."""
+    cfg, logger = run.cfg, run.logger
+    if not (math.isfinite(val['loss']) and _finite(run.net)):
+        # the last update can break the weights after a finite loss
+        raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became NaN (the weights are no '
+                            'longer finite)' % (epoch, run.epoch_size))
+    logger.info('Epoch[%d] Train-cross-entropy=%f', epoch, train_m['loss'])
+    logger.info('Epoch[%d] Train-accuracy=%f', epoch, train_m['acc'])
+    logger.info('Epoch[%d] Time cost=%.3f', epoch, time.time() - tic)
+    logger.info('Epoch[%d] Validation-cross-entropy=%f', epoch, val['loss'])
+    logger.info('Epoch[%d] Validation-accuracy=%f', epoch, val['acc'])
+    if cfg.top5:
+        logger.info('Epoch[%d] Validation-top_k_accuracy_5=%f', epoch, val['top5'])
+    done = epoch + 1
+    record = dict(epoch=done, lr=run.current_lr(done * run.epoch_size),
+                  train_loss=train_m['loss'], train_acc=train_m['acc'], val_loss=val['loss'],
+                  val_acc=val['acc'], time_s=round(time.time() - tic, 3),
+                  img_per_s=round(seen / max(train_time, 1e-9), 1))
+    if cfg.top5:
+        record['val_top5'] = val['top5']
+    if run.rank0:
+        checkpoint.append_metrics(run.files.metrics, record)
+    run.trainer.refresh()
+    if run.rank0 and (done % cfg.checkpoint_epochs == 0 or done == cfg.num_epochs):
+        checkpoint.save_state(run.net, run.trainer, run.files, done, dict(
+            epoch=done, complete=True, batches_done=0,
+            num_update=run.updates(done * run.epoch_size), seed=cfg.seed), logger)
+        run.last_good = done
+
+
+def _finite(net):
+    return all(np.isfinite(p.data(p.list_ctx()[0]).asnumpy()).all()
+               for p in net.collect_params().values())
+
+
+# ---------------------------------------------------------------- the whole run
+def train(cfg):
+    """Train as the resolved configuration `cfg` says (see ``training.options.resolve``)."""
+    run = start_run(cfg)
+    try:
+        with progress_bar(run.epoch_size, unit='batch', logger=run.logger) as run.progress, \
+                StopSignals(run.job.vote) as run.signals:
+            for epoch in range(run.begin_epoch, cfg.num_epochs):
+                tic = time.time()
+                train_m, seen, train_time = train_one_epoch(run, epoch)
+                val = evaluate(run.net, run.val_data, cfg.contexts, cfg.dtype, cfg.top5)
+                end_epoch(run, epoch, train_m, val, seen, train_time, tic)
+    except NonFiniteLoss as err:
+        raise NonFiniteLoss('%s; stopping. The last good checkpoint is %s' % (
+            err, '"%s"' % run.files.params(run.last_good) if run.last_good is not None
+            else 'none (no epoch was saved)')) from None
+    finish(run)
+    return run
+
+
+def finish(run):
+    """Rank 0: the deployable export, the curves and the final error; other workers keep
+    their final parameters, to check that they stayed in sync."""
+    if not run.rank0:
+        path = run.files.worker_final(run.job.rank)
+        with atomic_path(path) as tmp:
+            run.net.save_parameters(tmp)
+        run.logger.info('worker %d: final parameters in %s', run.job.rank, path)
+        return
+    for path in export_deploy(run.net, run.files.deploy, force=True):
+        run.logger.info('exported %s', path)
+    if run.cfg.plot:
+        png = plot_runs([run.files.metrics], run.files.curves,
+                        title=os.path.basename(run.files.folder))
+        run.logger.info('curves in %s', png)
+    last = checkpoint.read_metrics(run.files.metrics)[-1]
+    run.logger.info('final test error %.2f%% (accuracy %.2f%%) after %d epochs',
+                    100 * (1 - last['val_acc']), 100 * last['val_acc'], last['epoch'])

@@ -1,0 +1,247 @@
+"""The training command line: the original's flags, and the resolved run configuration.
+
+:func:`build_parser` has the original's flags (``options.py`` / ``train_imagenet.py``) and
+the options beyond it; :func:`resolve` checks every flag a user can get wrong, fills the
+defaults that depend on others (the data set's epochs and schedule, the model prefix) and
+selects the devices, before any work starts, and returns a :class:`RunConfig`.
+"""
+import argparse
+import dataclasses
+import os
+import time
+from typing import List, Optional
+
+import mxnet as mx
+
+from .. import spec as net_spec
+from ..data import get_preset, lr_steps
+from ..data.presets import Preset
+from ..utils import UserError, parse_ints
+from .checkpoint import RunFiles
+from .distributed import KV_STORES, is_distributed
+
+#: num_depth when --depth is not given (the original options.py: DFN-MR2's 62)
+DEFAULT_DEPTH = 62
+
+
+def build_parser(imagenet=False):
+    """The original's flags (options.py / train_imagenet.py), plus the options beyond it."""
+    p = argparse.ArgumentParser(
+        description='Train a deep-fusion network on %s with the original recipe.'
+                    % ('ImageNet' if imagenet else 'CIFAR-10/100 or SVHN'),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group('network')
+    net_spec.add_arguments(g, family='imagenet' if imagenet else 'cifar')
+    if imagenet:
+        g.add_argument('--fb-mean', action='store_true',
+                       help='normalise with mean (123.675, 116.28, 103.53), std (58.395, '
+                            '57.12, 57.375) instead of the original statistics')
+    g = p.add_argument_group('data')
+    g.add_argument('--dataset', default='imagenet' if imagenet else None,
+                   choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn'],
+                   help='dataset preset: statistics, augmentation, classes, epochs (default '
+                        + ('imagenet)' if imagenet else 'cifar10 with --data-dir, else the '
+                                                        'embedded digits)'))
+    g.add_argument('--data-dir', default=None,
+                   help='folder with the RecordIO files' + (
+                       '' if imagenet else '; none: the embedded handwritten digits'))
+    g.add_argument('--train-dataset', default='imagenet_train.rec' if imagenet else 'train.rec',
+                   help='training file')
+    g.add_argument('--val-dataset', default='imagenet_val.rec' if imagenet else 'test.rec',
+                   help='validation file')
+    g.add_argument('--num-examples', type=int, default=None,
+                   help='training examples for the schedule (default: the records in the file)')
+    g.add_argument('--loader', choices=['recordio', 'gluon'], default='recordio',
+                   help='recordio: mx.io.ImageRecordIter (C++ threads); gluon: Dataset + '
+                        'DataLoader workers')
+    g.add_argument('--data-workers', type=int, default=None,
+                   help='decoding threads/processes (default: the core count)')
+    g = p.add_argument_group('training')
+    g.add_argument('--gpus', default=None,
+                   help="comma list of GPU ids; '' for the CPU; default: every visible GPU, "
+                        'else the CPU')
+    g.add_argument('--batch-size', type=int, default=256 if imagenet else 64,
+                   help='total batch, split over the devices')
+    g.add_argument('--num-epochs', type=int, default=None,
+                   help='epochs (default: the dataset preset: 400 CIFAR, 40 SVHN, 120 ImageNet)')
+    g.add_argument('--lr', type=float, default=0.1, help='initial learning rate')
+    g.add_argument('--lr-factor', type=float, default=0.1, help='factor at each step')
+    if imagenet:
+        g.add_argument('--lr-epoch-step', type=int, default=30,
+                       help='divide the lr by 1/lr-factor every N epochs (when no --lr-steps)')
+    g.add_argument('--lr-steps', default=None,
+                   help='epochs at which the lr is multiplied, e.g. 200,300,350 (default: '
+                        + ('every 30 epochs)' if imagenet else '1/2, 3/4, 7/8 of the epochs)'))
+    g.add_argument('--lr-mode', choices=['step', 'cosine'], default='step',
+                   help='step: the original multi-factor schedule; cosine: beyond the original')
+    g.add_argument('--warmup-epochs', type=float, default=0, help='linear warmup epochs')
+    g.add_argument('--momentum', type=float, default=0.9, help='NAG momentum')
+    g.add_argument('--wd', type=float, default=1e-4, help='weight decay on every parameter')
+    g.add_argument('--label-smoothing', type=float, default=0.0, help='epsilon (0: off)')
+    g.add_argument('--mixup', type=float, default=0.0, help='mixup alpha (0: off)')
+    g.add_argument('--dtype', choices=['float32', 'float16'], default='float32',
+                   help='float16 keeps float32 master weights (multi-precision); GPUs only')
+    g.add_argument('--amp', action='store_true',
+                   help='automatic mixed precision (mxnet.contrib.amp); GPUs only')
+    g.add_argument('--mode', choices=['hybrid', 'imperative'], default='hybrid',
+                   help='hybrid: static_alloc/static_shape graph; imperative: for debugging')
+    g.add_argument('--rand-seed', type=int, default=None,
+                   help='seed of initialisation, shuffling and augmentation (default: time)')
+    g.add_argument('--kv-store', default='device', choices=KV_STORES,
+                   help='how gradients are combined: local, device or nccl on one machine; '
+                        'dist_sync, dist_device_sync or dist_async (updates on the servers; '
+                        'its momentum is not checkpointed) under fusenet_gluon.launch')
+    g = p.add_argument_group('checkpoints and logs')
+    g.add_argument('--model-prefix', default=None,
+                   help='checkpoint prefix (default: LOG_DIR/DATASET/NETWORK_dDEPTHwW[_EXP]/model)')
+    g.add_argument('--load-epoch', type=int, default=None,
+                   help='resume from MODEL_PREFIX-%%04d.params (and .states when present)')
+    g.add_argument('--checkpoint-epochs', type=int, default=None,
+                   help='save every N epochs (default: num_epochs/8' +
+                        (', ImageNet 5)' if imagenet else ')'))
+    g.add_argument('--log-iters', type=int, default=50, help='log every N batches')
+    g.add_argument('--log-dir', default='./snapshot/', help='where default prefixes go')
+    g.add_argument('--exp-name', default=None, help='experiment name in the default prefix')
+    g.add_argument('--no-plot', action='store_true', help='skip the PNG of the curves')
+    return p
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(object):
+    """Everything a training run needs, resolved and checked (see :func:`resolve`)."""
+    spec: net_spec.NetworkSpec
+    preset: Preset
+    imagenet: bool
+    fb_mean: bool
+    data_dir: Optional[str]
+    train_file: str
+    val_file: str
+    num_examples: Optional[int]
+    loader: str
+    data_workers: Optional[int]
+    contexts: List[mx.Context]
+    batch_size: int
+    num_epochs: int
+    lr: float
+    lr_factor: float
+    lr_steps: List[int]
+    lr_mode: str
+    warmup_epochs: float
+    momentum: float
+    wd: float
+    label_smoothing: float
+    mixup: float
+    dtype: str
+    amp: bool
+    hybridize: bool
+    seed: int
+    kv_store: str
+    files: RunFiles
+    load_epoch: Optional[int]
+    checkpoint_epochs: int
+    log_iters: int
+    plot: bool
+    arguments: dict  # the command line as given, for the log and -run.json
+
+    @property
+    def dataset(self):
+        return self.preset.name
+
+    @property
+    def distributed(self):
+        return is_distributed(self.kv_store)
+
+    @property
+    def top5(self):
+        """ImageNet reports top-5 accuracy beside top-1."""
+        return self.imagenet
+
+
+def get_contexts(gpus):
+    """``--gpus``: None -> every visible GPU, else the CPU; '' -> CPU; '0,1' -> those GPUs."""
+    if gpus is None:
+        n = mx.context.num_gpus()
+        return [mx.gpu(i) for i in range(n)] if n else [mx.cpu()]
+    gpus = gpus.strip().strip('"\'')  # also a literal '' from a config file or script
+    if gpus == '':
+        return [mx.cpu()]
+    try:
+        ids = [int(g) for g in gpus.split(',') if g.strip() != '']
+    except ValueError:
+        raise UserError("--gpus takes a comma list of GPU ids like 0,1 (or '' for the CPU), "
+                        'got %r' % gpus) from None
+    available = mx.context.num_gpus()
+    bad = [i for i in ids if i < 0 or i >= available]
+    if bad:
+        raise UserError('GPU(s) %s not available: this machine has %d GPU(s) visible to MXNet'
+                        "%s" % (bad, available, " (use --gpus '' for the CPU)"
+                                if not available else ''))
+    return [mx.gpu(i) for i in ids]
+
+
+def _dataset(args, imagenet):
+    """The data set preset the flags ask for."""
+    if imagenet:
+        if args.lr_epoch_step < 1:
+            raise UserError('--lr-epoch-step must be at least 1')
+        return get_preset('imagenet', args.fb_mean)._replace(lr_step_epochs=args.lr_epoch_step)
+    if args.data_dir is None and args.dataset is not None:
+        raise UserError('--dataset %s needs --data-dir, the folder with %s and %s (make them '
+                        'with: python -m fusenet_gluon.data.pack %s --help)'
+                        % (args.dataset, args.train_dataset, args.val_dataset, args.dataset))
+    return get_preset(args.dataset or ('cifar10' if args.data_dir else 'digits'))
+
+
+def _default_prefix(args, spec, dataset):
+    tag = spec.tag if args.exp_name is None else '%s_%s' % (spec.tag, args.exp_name)
+    return os.path.join(args.log_dir, dataset, tag, 'model')
+
+
+def resolve(args, imagenet=False):
+    """Check the flags and fill the defaults that depend on other flags: a :class:`RunConfig`.
+
+    Every mistake a user can make in the flags raises :class:`UserError` here, before any
+    file is written or any data is read.
+    """
+    preset = _dataset(args, imagenet)
+    spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH)
+    num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
+    for flag, value in (('batch_size', args.batch_size), ('num_epochs', num_epochs),
+                        ('log_iters', args.log_iters), ('checkpoint_epochs',
+                                                        args.checkpoint_epochs or 1)):
+        if value < 1:
+            raise UserError('--%s must be at least 1' % flag.replace('_', '-'))
+    if args.amp and args.dtype == 'float16':
+        raise UserError('choose one of --amp and --dtype float16')
+    steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
+        parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
+    contexts = get_contexts(args.gpus)
+    if (args.amp or args.dtype == 'float16') and contexts[0].device_type == 'cpu':
+        # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
+        raise UserError('--dtype float16 and --amp need GPUs (--gpus 0,...); this run would '
+                        'use the CPU')
+    if args.batch_size % len(contexts):
+        raise UserError('--batch-size %d does not split over %d devices'
+                        % (args.batch_size, len(contexts)))
+    if is_distributed(args.kv_store) and not os.environ.get('DMLC_ROLE'):
+        raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
+                        'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
+                        % (args.kv_store, 'train_imagenet.py' if imagenet else 'train_cifar.py'))
+    files = RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
+    if args.load_epoch is not None:
+        files.check_resumable(args.load_epoch)
+    seed = int(time.time()) % (2 ** 31) if args.rand_seed is None else args.rand_seed
+    return RunConfig(
+        spec=spec, preset=preset, imagenet=imagenet, fb_mean=getattr(args, 'fb_mean', False),
+        data_dir=args.data_dir,
+        train_file=args.train_dataset, val_file=args.val_dataset,
+        num_examples=args.num_examples, loader=args.loader, data_workers=args.data_workers,
+        contexts=contexts, batch_size=args.batch_size, num_epochs=num_epochs, lr=args.lr,
+        lr_factor=args.lr_factor, lr_steps=steps, lr_mode=args.lr_mode,
+        warmup_epochs=args.warmup_epochs, momentum=args.momentum, wd=args.wd,
+        label_smoothing=args.label_smoothing, mixup=args.mixup, dtype=args.dtype,
+        amp=args.amp, hybridize=args.mode == 'hybrid', seed=seed, kv_store=args.kv_store,
+        files=files, load_epoch=args.load_epoch,
+        checkpoint_epochs=args.checkpoint_epochs or (5 if imagenet else max(1, num_epochs // 8)),
+        log_iters=args.log_iters, plot=not args.no_plot,
+        arguments=dict(vars(args), rand_seed=seed))

@@ -1,0 +1,98 @@
+"""The authors' recipe (docs/reference.md, section 3), as Gluon objects.
+
+NAG with momentum 0.9 and weight decay 1e-4 on every parameter, gradients averaged over
+the batch behind an update, the multi-factor schedule counted in updates (epoch_size =
+examples // batch), fully connected layers initialised Xavier(uniform, in, 1) and every
+other weight Xavier(gaussian, in, 2); BatchNorm gamma 1, beta 0. Beyond the original, off
+by default: a cosine schedule, linear warmup, label smoothing and mixup.
+"""
+import re
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from ..optim import FastTrainer
+
+__all__ = ['OriginalInit', 'initializer', 'make_scheduler', 'make_trainer', 'make_loss',
+           'mix_targets']
+
+
+@mx.init.register
+class OriginalInit(mx.init.Initializer):
+    """The original's ``Mixed(['.*fc.*', '.*'], [...])`` as one Gluon initializer: weights of
+    fully connected layers Xavier(uniform, in, 1), every other weight Xavier(gaussian, in, 2);
+    biases 0; BatchNorm gamma 1 and beta 0 (their own initialisers in Gluon)."""
+
+    def __init__(self):
+        super(OriginalInit, self).__init__()
+        self._fc = mx.init.Xavier(rnd_type='uniform', factor_type='in', magnitude=1)
+        self._rest = mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2)
+
+    def _init_weight(self, name, arr):
+        (self._fc if re.match('.*fc.*', name) else self._rest)._init_weight(name, arr)
+
+
+def initializer():
+    return OriginalInit()
+
+
+def make_scheduler(lr, epoch_size, num_epochs, steps, factor=0.1, mode='step',
+                   warmup_epochs=0):
+    """The learning-rate schedule, counted in updates.
+
+    ``mode='step'``: the original's multi-factor schedule, `lr` multiplied by `factor` once
+    the update count passes ``epoch_size * s`` for each epoch `s` in `steps`;
+    ``mode='cosine'``: from `lr` to 0 over the run. Both after `warmup_epochs` of linear
+    warmup from 0.
+    """
+    warmup = int(warmup_epochs * epoch_size)
+    if mode == 'cosine':
+        return mx.lr_scheduler.CosineScheduler(
+            max_update=max(1, num_epochs * epoch_size), base_lr=lr, final_lr=0,
+            warmup_steps=warmup, warmup_begin_lr=0)
+    # short runs give repeated steps (3 epochs: 1, 2, 2), which MXNet's scheduler refuses
+    updates = sorted(set(epoch_size * s for s in steps if 0 < s))
+    if not updates:
+        return mx.lr_scheduler.FactorScheduler(step=2 ** 31 - 1, factor=1.0, base_lr=lr,
+                                               warmup_steps=warmup, warmup_begin_lr=0)
+    return mx.lr_scheduler.MultiFactorScheduler(step=updates, factor=factor, base_lr=lr,
+                                                warmup_steps=warmup, warmup_begin_lr=0)
+
+
+def make_trainer(net, cfg, job, epoch_size):
+    """The NAG trainer of the recipe for `net` in `job`, its schedule over `epoch_size`
+    steps an epoch of this worker."""
+    per_update = epoch_size * job.updates_per_step
+    opt = dict(learning_rate=cfg.lr, momentum=cfg.momentum, wd=cfg.wd,
+               lr_scheduler=make_scheduler(cfg.lr, per_update, cfg.num_epochs, cfg.lr_steps,
+                                           cfg.lr_factor, cfg.lr_mode, cfg.warmup_epochs))
+    if cfg.dtype == 'float16' or cfg.amp:
+        opt['multi_precision'] = True
+    return FastTrainer(net.collect_params(), 'nag', opt, kvstore=job.kvstore,
+                       update_on_kvstore=job.update_on_kvstore)
+
+
+def make_loss(cfg):
+    """Softmax cross-entropy; dense targets when label smoothing or mixup make them soft."""
+    return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (cfg.label_smoothing
+                                                                or cfg.mixup))
+
+
+def mix_targets(data, label, classes, smooth, alpha, seed):
+    """(data, soft targets or None, hard labels) with label smoothing and mixup; the mixup
+    draw depends only on `seed` (run seed, epoch, batch)."""
+    if not (smooth or alpha):
+        return data, None, label
+    one_hot = mx.nd.one_hot(label, classes)
+    if smooth:
+        one_hot = one_hot * (1 - smooth) + smooth / classes
+    if alpha:
+        rng = np.random.RandomState(seed)
+        lam = float(rng.beta(alpha, alpha))
+        perm = mx.nd.array(rng.permutation(data.shape[0]))
+        data = lam * data + (1 - lam) * data.take(perm)
+        one_hot = lam * one_hot + (1 - lam) * one_hot.take(perm)
+        if lam < 0.5:
+            label = label.take(perm)
+    return data, one_hot, label
