@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # `symbols/` is importable from the repository root
     sys.path.insert(0, ROOT)
 
-SHARED = os.path.join(os.path.dirname(ROOT), 'shared', 'upstream-architecture.md')
+#: The reference figures the tests check against (inside the repository)
+REFERENCE = os.path.join(ROOT, 'docs', 'reference.md')
 
 
 def random_upstream_params(sym, data_shape, seed=0):

@@ -1,16 +1,15 @@
 """Depth arithmetic, widths and parameter counts against hand computations and the figures
-of shared/upstream-architecture.md."""
-import os
+of docs/reference.md."""
 import re
 
 import numpy as np
 import pytest
 
 import symbols
-from conftest import SHARED
+from conftest import REFERENCE
 from fusenet_gluon import arch, get_model, list_models
 
-# The design file's table "Checked figures (parameter counts, 10 classes, w = 1)".
+# docs/reference.md, section 1.1 "Parameter counts (10 classes, w = 1)".
 TABLE = {
     26: dict(plain=366938, resnet=369690, cross=349402, half=346650, side=343898,
              fuse3=392506, fuse6=392506),
@@ -21,10 +20,16 @@ TABLE = {
 }
 
 
-def test_table_is_the_design_files():
-    if not os.path.exists(SHARED):
-        pytest.skip('shared/upstream-architecture.md is not beside the checkout')
-    text = open(SHARED).read()
+def reference_numbers(title):
+    """The integers (of 5 digits or more) in the table rows under `title` in the reference."""
+    text = open(REFERENCE).read()
+    section = text[text.index(title):]
+    section = section[:section.index('\n## ') if '\n## ' in section else None]
+    return section
+
+
+def test_table_is_the_reference_docs():
+    text = reference_numbers('### 1.1 Parameter counts')
     for depth, row in TABLE.items():
         line = re.search(r'^\| %d \|(.*)$' % depth, text, re.M).group(1)
         numbers = [int(v.replace(',', '')) for v in re.findall(r'[\d,]{5,}', line)]
@@ -54,6 +59,39 @@ def test_parameter_counts_match_table(network, depth):
 def test_dfn_mr2_is_14_9m():
     assert gluon_count(get_model('dfn_mr', depth=62, widen_factor=4)) == 14851402
     assert symbol_count(symbols.get_symbol('cross', 10, 62, 4), 32) == 14851402
+
+
+# docs/reference.md, section 1.2: the paper's named models
+NAMED = {'dfn_mr1': (110, 1, 1710426), 'dfn_mr2': (62, 4, 14851402),
+         'dfn_mr3': (98, 4, 24151882)}
+
+
+def test_named_models_are_the_reference_docs():
+    text = reference_numbers('### 1.2 The paper')
+    for name, (depth, w, count) in NAMED.items():
+        row = re.search(r'^\| `%s` \| cross, %d, %d \|.*\| ([\d,]+) \|' % (name, depth, w),
+                        text, re.M)
+        assert row and int(row.group(1).replace(',', '')) == count, name
+
+
+@pytest.mark.parametrize('name', sorted(NAMED))
+def test_named_paper_models(name):
+    depth, w, count = NAMED[name]
+    net = get_model(name)
+    assert (net.spec.network, net.spec.depth, net.spec.widen_factor) == ('cross', depth, w)
+    assert gluon_count(net) == count
+    assert symbol_count(symbols.get_symbol('cross', 10, depth, w), 32) == count
+    assert net.spec.classes == 10 and get_model(name, classes=100).spec.classes == 100
+    with pytest.raises(ValueError, match='cross'):
+        get_model(name, depth=depth + 12)
+
+
+def test_num_depth_is_the_originals_spelling_of_depth():
+    names = lambda net: sorted(net.collect_params().keys())  # noqa: E731
+    assert names(get_model('cross', num_depth=26)) == names(get_model('cross', depth=26))
+    assert get_model('half', num_depth=20).spec.depth == 20
+    with pytest.raises(ValueError, match='disagree'):
+        get_model('cross', depth=26, num_depth=38)
 
 
 def test_imagenet_parameter_counts():
@@ -158,9 +196,10 @@ def test_unknown_network_lists_models():
 
 def test_registry_names_and_aliases():
     assert set(list_models()) == {'plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6',
-                                  'dfn_mr', 'dfn_il', 'imagenet_cross', 'imagenet_resnet'}
+                                  'dfn_mr', 'dfn_il', 'dfn_mr1', 'dfn_mr2', 'dfn_mr3',
+                                  'imagenet_cross', 'imagenet_resnet'}
     assert get_model('dfn_mr', depth=14).spec['network'] == 'cross'
-    assert get_model('dfn_il', depth=14).spec['network'] == 'half'
+    assert get_model('dfn_il', depth=14).spec.network == 'half'
 
 
 def test_paper_imagenet_dfn_mr_is_one_argument_away():

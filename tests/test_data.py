@@ -2,6 +2,7 @@
 loaders against each other, partitioning, the packers, and every error path."""
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -343,3 +344,24 @@ def test_other_image_formats_and_undecodable_payloads(tmp_path):
     writer.close()
     with pytest.raises(DataError, match='record 0 does not hold an image'):
         L.check_file(str(tmp_path / 'junk.rec'), get_preset('cifar10'))
+
+
+def test_presets_are_the_reference_docs():
+    """docs/reference.md section 3.1: classes, training images, mean and std per data set."""
+    from conftest import REFERENCE
+    text = open(REFERENCE).read()
+    text = text[text.index('### 3.1'):text.index('## 4.')]
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if len(cells) == 5 and cells[1].isdigit():
+            numbers = lambda cell: [float(v) for v in re.findall(r'[\d.]+', cell)]  # noqa
+            name = 'fb_mean' if 'fb-mean' in cells[0] else cells[0].split()[0]
+            rows[name] = (int(cells[1]), int(cells[2].replace(',', '')),
+                                         numbers(cells[3]), numbers(cells[4]))
+    assert set(rows) == set(presets.DATASETS) | {'fb_mean'}
+    for name, (classes, examples, mean, std) in rows.items():
+        p = get_preset('imagenet', fb_mean=True) if name == 'fb_mean' else get_preset(name)
+        assert (p.classes, p.num_examples) == (classes, examples), name
+        assert np.allclose(p.mean, mean * (3 // len(mean))), name
+        assert np.allclose(p.std, std * (3 // len(std))), name

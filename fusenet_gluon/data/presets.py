@@ -1,7 +1,7 @@
 """Every dataset fact of the original recipe, in one place.
 
 Statistics are RGB, on the 0-255 scale; inputs are normalised as ``(x - mean) / std``.
-Source: ``shared/upstream-architecture.md``, section 3, and the original ``options.py``.
+Source: docs/reference.md, section 3.1 (the original ``options.py`` and train_imagenet.py).
 """
 import collections
 
