@@ -3,11 +3,13 @@
 Versions are pinned once, in constraints.txt; this file takes its pins from there.
 Install with exactly one MXNet build: ``pip install -c constraints.txt -e .[cpu]`` (tests,
 CI) or ``.[gpu]`` (mxnet-cu112, for clusters with CUDA 11.2 and cuDNN on the system).
+Every requirement is imported by the package; ``gluoncv`` is an optional extra (its model
+zoo sits beside this one; the package itself does not import it).
 """
 import os
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -36,16 +38,17 @@ setup(
     description='Deep-fusion networks (Zhao et al., arXiv 1611.07718) in MXNet Gluon',
     long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
-    packages=['fusenet_gluon', 'fusenet_gluon.data', 'symbols'],
+    packages=find_packages(include=['fusenet_gluon', 'fusenet_gluon.*']),
     python_requires='>=3.8',
-    install_requires=pinned('numpy', 'gluoncv', 'opencv-python', 'matplotlib', 'pandas',
-                            'scipy', 'scikit-learn', 'Pillow', 'tqdm'),
+    install_requires=pinned('numpy', 'opencv-python', 'matplotlib', 'scipy', 'scikit-learn',
+                            'tqdm'),
     extras_require={
         'cpu': pinned('mxnet'),
         'gpu': pinned('mxnet-cu112'),
         'onnx': pinned('onnx', 'protobuf', 'onnxruntime'),
         'viz': pinned('graphviz'),
         'test': pinned('pytest'),
+        'gluoncv': pinned('gluoncv'),
     },
     entry_points={'console_scripts': [
         'fusenet-convert=fusenet_gluon.convert:cli',
