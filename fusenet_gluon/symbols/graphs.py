@@ -207,7 +207,7 @@ def get_symbol(network, num_classes, num_depth=None, widen_factor=1, blocks=None
 def get_logits(network, num_classes, num_depth=None, widen_factor=1, blocks=None):
     """Like :func:`get_symbol` but ending in the classifier's output."""
     network = arch.canonical_name(network)
-    if network in arch.IMAGENET_NETWORKS:
+    if arch.is_imagenet(network):
         return imagenet_logits(network, num_classes, blocks)
     if network not in arch.CIFAR_NETWORKS:
         raise ValueError('unknown network %r; choose from %s' % (

@@ -111,7 +111,6 @@ class RunConfig(object):
     """Everything a training run needs, resolved and checked (see :func:`resolve`)."""
     spec: net_spec.NetworkSpec
     preset: Preset
-    imagenet: bool
     fb_mean: bool
     data_dir: Optional[str]
     train_file: str
@@ -154,7 +153,7 @@ class RunConfig(object):
     @property
     def top5(self):
         """ImageNet reports top-5 accuracy beside top-1."""
-        return self.imagenet
+        return self.spec.imagenet
 
 
 def get_contexts(gpus):
@@ -232,7 +231,7 @@ def resolve(args, imagenet=False):
         files.check_resumable(args.load_epoch)
     seed = int(time.time()) % (2 ** 31) if args.rand_seed is None else args.rand_seed
     return RunConfig(
-        spec=spec, preset=preset, imagenet=imagenet, fb_mean=getattr(args, 'fb_mean', False),
+        spec=spec, preset=preset, fb_mean=getattr(args, 'fb_mean', False),
         data_dir=args.data_dir,
         train_file=args.train_dataset, val_file=args.val_dataset,
         num_examples=args.num_examples, loader=args.loader, data_workers=args.data_workers,
