@@ -248,6 +248,23 @@ def num_blocks(network, num_depth):
     return blocks
 
 
+def built_depth(network, num_depth):
+    """The num_depth of the network that `num_depth` builds.
+
+    The original's arithmetic rounds down: cross at 15 builds the same blocks as at 14, and
+    cross at 20 the same as at 18 (blocks 1, 1, 2 of 4 layers: 2 + 4 x 4). This returns the
+    depth ``2 + blocks x layers per block`` when that depth builds the same network, else
+    `num_depth` itself.
+    """
+    b = block_depth(network, num_depth)
+    blocks = num_blocks(network, num_depth)
+    exact = EXCLUDED_LAYERS + sum(blocks) * b
+    if exact != num_depth and block_depth(network, exact) == b \
+            and set_blocks(exact, b) == blocks:
+        return exact
+    return num_depth
+
+
 def cifar_channels(widen_factor):
     """Channels ``[stem, g1, g2, g3]`` = ``[16w, 16w, 32w, 64w]``."""
     check_positive_int(widen_factor, 'widen_factor')
@@ -329,3 +346,50 @@ def gluon_to_aux(name):
         if name.endswith(gl):
             return name[:-len(gl)] + up
     return None
+
+
+# ---------------------------------------------------------------- reading names back
+#: Learned parameters that tell each CIFAR network apart, checked in this order (half has
+#: a p0 projection and a p1 path, side the p1 path only, resnet p0 and p2 only).
+_SIGNATURES = (('cross', ('g1_b1_d1_two1_conv_weight',)),
+               ('fuse', ('g1_b1_p2_0_conv_weight',)),
+               ('half', ('g2_b1_p0_line_conv_weight', 'g1_b1_p1_two1_conv_weight')),
+               ('side', ('g1_b1_p1_two1_conv_weight',)),
+               ('resnet', ('g1_b1_p2_two1_conv_weight',)),
+               ('plain', ('g1_b1_p1_conv_weight',)))
+
+
+def guess_network(shapes):
+    """The network a set of parameters was made by, from the original's names.
+
+    `shapes` maps parameter names (``g1_b1_d1_two1_conv_weight``, ...) to shapes. Returns
+    a dict of NetworkSpec fields (network, depth, widen_factor, classes or network, blocks,
+    classes), or None when the names are not this zoo's.
+    """
+    import re
+    blocks = {}
+    for name in shapes:
+        m = re.match(r'g(\d)_b(\d+)_', name)
+        if m:
+            blocks[int(m.group(1))] = max(blocks.get(int(m.group(1)), 0), int(m.group(2)))
+    if 'fc_score_weight' in shapes and len(blocks) == 4:
+        network = 'imagenet_cross' if 'g1_b1_deep1l_conv1_weight' in shapes \
+            else 'imagenet_resnet'
+        return dict(network=network, blocks=tuple(blocks[g] for g in (1, 2, 3, 4)),
+                    classes=shapes['fc_score_weight'][0])
+    if 'cls_fc_weight' not in shapes or 'g0_conv_weight' not in shapes or len(blocks) != 3:
+        return None
+    network = next((n for n, keys in _SIGNATURES if all(k in shapes for k in keys)), None)
+    counts = [blocks[g] for g in (1, 2, 3)]
+    if network == 'fuse':
+        b = len([n for n in shapes if re.match(r'g1_b1_p2_\d+_conv_weight$', n)])
+        network = 'fuse3' if max(counts) == 1 else 'fuse6'
+    elif network is not None:
+        b = _FIXED_BLOCK_DEPTH[network]
+    if network is None:
+        return None
+    depth = EXCLUDED_LAYERS + sum(counts) * b
+    if block_depth(network, depth) != b or set_blocks(depth, b) != counts:
+        return None
+    return dict(network=network, depth=depth, widen_factor=shapes['g0_conv_weight'][0] // 16,
+                classes=shapes['cls_fc_weight'][0])

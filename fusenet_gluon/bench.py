@@ -26,7 +26,7 @@ from . import spec as net_spec
 from .arch import is_imagenet
 from .timing import MODES, bench_config, machine
 from .training.options import get_contexts
-from .utils import UserError, parse_ints, run_cli
+from .utils import HelpFormatter, UserError, parse_ints, run_cli
 
 
 def markdown(results):
@@ -91,7 +91,7 @@ def _specs(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m fusenet_gluon.bench', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument('--network', default='cross', help='comma list of networks')
     p.add_argument('--depth', default='26', help='comma list of num_depth (CIFAR family)')
     p.add_argument('--widen-factor', type=int, default=1)

@@ -18,19 +18,18 @@ from . import spec as net_spec
 from . import upstream
 from .export import check_writable, export_deploy, export_onnx
 from .model_zoo import from_spec
-from .utils import UserError, atomic_path, run_cli
+from .utils import HelpFormatter, UserError, atomic_path, run_cli
 
 
 def load_source(net, args):
     """Fill `net` from ``--params`` (Gluon) or ``--prefix``/``--epoch`` (original)."""
     if args.params:
-        if not os.path.isfile(args.params):
-            raise FileNotFoundError('no such parameter file: %s' % args.params)
-        try:
-            net.load_parameters(args.params, ctx=mx.cpu())
-        except (AssertionError, mx.base.MXNetError, KeyError) as err:
-            raise ValueError('%s does not fit %s: %s' % (
-                args.params, args.network, str(err).strip().splitlines()[0])) from None
+        # Gluon files name parameters by their place in the network ('g0.conv.weight'):
+        # the same strict check as for the original's files, with those names
+        loaded = upstream.load_upstream_file(args.params)
+        expected = {n: p.shape for n, p in net._collect_params_with_prefix().items()}
+        upstream.check_fit(args.params, expected, {n: v.shape for n, v in loaded.items()})
+        net.load_parameters(args.params, ctx=mx.cpu())
     elif args.prefix is not None and args.epoch is not None:
         upstream.load_params(net, upstream.checkpoint_paths(args.prefix, args.epoch)[1])
     else:
@@ -41,7 +40,7 @@ def load_source(net, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='python -m fusenet_gluon.convert', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
     helps = {'to-gluon': 'original checkpoint -> Gluon parameters (net.save_parameters)',
              'to-upstream': 'Gluon parameters -> checkpoint of the original (symbol + params)',

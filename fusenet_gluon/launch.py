@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from .utils import EXIT_INTERRUPTED, UserError, run_cli
+from .utils import EXIT_INTERRUPTED, HelpFormatter, UserError, run_cli
 
 SERVER_CODE = 'import mxnet'  # a server or scheduler serves from inside `import mxnet`
 
@@ -167,7 +167,7 @@ def main(argv=None):
     else:
         command = []
     parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.launch', description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument('-n', '--num-workers', type=int, required=True)
     parser.add_argument('-s', '--num-servers', type=int, default=None,
                         help='parameter servers (default: as many as workers)')

@@ -14,7 +14,7 @@ import numpy as np
 
 from .plots import plot_runs
 from .training.checkpoint import read_metrics, read_run_spec
-from .utils import UserError, run_cli
+from .utils import HelpFormatter, UserError, run_cli
 
 
 def run_info(path):
@@ -61,7 +61,7 @@ def table(paths):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.results', description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument('metrics', nargs='+',
                         help='*-metrics.jsonl files, or folders searched for them')
     parser.add_argument('--plot', default=None, help='write the curves of all runs to this PNG')

@@ -11,7 +11,7 @@ import shutil
 
 from . import spec as net_spec
 from .upstream import upstream_symbol
-from .utils import UserError, run_cli
+from .utils import HelpFormatter, UserError, run_cli
 
 
 def plot(spec, output):
@@ -38,7 +38,7 @@ def plot(spec, output):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.show_model',
                                      description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     net_spec.add_arguments(parser)
     parser.add_argument('--output', default=None,
                         help='output path without .png (default: visualize/NETWORK_dDEPTH)')

@@ -92,13 +92,20 @@ class NetworkSpec(object):
         return (3, size, size)
 
     @property
+    def built_depth(self):
+        """The num_depth of the network this builds (``arch.built_depth``): 14 for cross at
+        15, which builds the same blocks. None for ImageNet networks."""
+        return None if self.imagenet else arch.built_depth(self.network, self.depth)
+
+    @property
     def tag(self):
-        """A short file-name tag: ``cross_d110w1``, ``imagenet_cross``, ``imagenet_cross_b2-2-8-2``."""
+        """A short file-name tag, by what is built: ``cross_d110w1`` (also for cross at 111),
+        ``imagenet_cross``, ``imagenet_cross_b2-2-8-2``."""
         if self.imagenet:
             if self.blocks == arch.IMAGENET_BLOCKS[self.network]:
                 return self.network
             return '%s_b%s' % (self.network, '-'.join(map(str, self.blocks)))
-        return '%s_d%dw%d' % (self.network, self.depth, self.widen_factor)
+        return '%s_d%dw%d' % (self.network, self.built_depth, self.widen_factor)
 
     @property
     def label(self):

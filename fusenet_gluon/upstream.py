@@ -75,6 +75,33 @@ def to_upstream_dict(net):
     return out
 
 
+def check_fit(path, expected, found, spec=None):
+    """Raise ``ValueError`` listing every missing, unexpected and wrongly shaped name when
+    the parameters `found` in file `path` (name -> shape) do not fit those `expected`;
+    where the names tell which network the file holds and it is not `spec`, say so."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted('%s (network %s, file %s)' % (n, tuple(expected[n]), tuple(found[n]))
+                   for n in set(expected) & set(found)
+                   if tuple(expected[n]) != tuple(found[n]))
+    if not (missing or unexpected or wrong):
+        return
+    lines = ['%s does not fit this network:' % path]
+    for title, names in (('missing', missing), ('unexpected', unexpected),
+                         ('wrong shape', wrong)):
+        if names:
+            lines.append('  %s (%d): %s' % (title, len(names), ', '.join(names)))
+    guess = arch.guess_network({n: s for n, s in found.items()
+                                if arch.gluon_to_aux(n) is None})
+    if guess is not None:
+        flags = ' '.join('--%s %s' % (k.replace('_', '-'), ','.join(map(str, v))
+                                      if isinstance(v, tuple) else v)
+                         for k, v in guess.items())
+        if spec is None or any(getattr(spec, k) != v for k, v in guess.items()):
+            lines.append('  the file holds the network of: %s' % flags)
+    raise ValueError('\n'.join(lines))
+
+
 def load_params(net, path, ctx=None):
     """Load a ``.params`` file written by the original code into `net`.
 
@@ -92,18 +119,8 @@ def load_params(net, path, ctx=None):
     """
     loaded = from_upstream_dict(load_upstream_file(path))
     params = net.collect_params()
-    missing = sorted(set(params.keys()) - set(loaded))
-    unexpected = sorted(set(loaded) - set(params.keys()))
-    wrong = sorted('%s (network %s, file %s)' % (n, params[n].shape, loaded[n].shape)
-                   for n in set(params.keys()) & set(loaded)
-                   if tuple(params[n].shape) != tuple(loaded[n].shape))
-    if missing or unexpected or wrong:
-        lines = ['%s does not fit this network:' % path]
-        for title, names in (('missing', missing), ('unexpected', unexpected),
-                             ('wrong shape', wrong)):
-            if names:
-                lines.append('  %s (%d): %s' % (title, len(names), ', '.join(names)))
-        raise ValueError('\n'.join(lines))
+    check_fit(path, {n: p.shape for n, p in params.items()},
+              {n: v.shape for n, v in loaded.items()}, getattr(net, 'spec', None))
     for name, param in params.items():
         value = loaded[name].astype(param.dtype, copy=False)
         if param._data is not None:

@@ -1,4 +1,5 @@
 """Small helpers shared by the library and its command lines."""
+import argparse
 import contextlib
 import os
 import sys
@@ -75,3 +76,16 @@ def progress_bar(total, desc=None, unit='it', logger=None):
     with redirect, tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
                         unit=unit) as bar:
         yield bar
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` of every command line here: the description as written (its examples
+    keep their lines), and ``(default: X)`` after a flag's help unless the help already
+    says its default or there is none to say (None, False)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if 'default' in text or action.default in (None, False, argparse.SUPPRESS) \
+                or action.option_strings == [] or action.nargs == 0:
+            return text
+        return text + ' (default: %(default)s)'

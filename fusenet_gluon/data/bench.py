@@ -18,7 +18,7 @@ import numpy as np
 
 from ..spec import NetworkSpec
 from ..timing import bench_config, machine
-from ..utils import UserError, run_cli
+from ..utils import HelpFormatter, UserError, run_cli
 from .loaders import get_loaders
 from .recordio import write_records
 
@@ -65,7 +65,7 @@ def training_step_rate(batch=64, iters=5):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m fusenet_gluon.data.bench', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument('--cifar-images', type=int, default=4096)
     p.add_argument('--imagenet-images', type=int, default=256)
     p.add_argument('--batch-size', type=int, default=64)

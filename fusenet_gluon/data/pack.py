@@ -3,12 +3,16 @@
     python -m fusenet_gluon.data.pack cifar10  SRC_DIR OUT_DIR   # cifar-10-batches-py/
     python -m fusenet_gluon.data.pack cifar100 SRC_DIR OUT_DIR   # cifar-100-python/
     python -m fusenet_gluon.data.pack svhn     SRC_DIR OUT_DIR   # {train,extra,test}_32x32.mat
+    python -m fusenet_gluon.data.pack imagenet SRC_DIR OUT_DIR   # SRC_DIR/{train,val}/CLASS/*.JPEG
     python -m fusenet_gluon.data.pack folder   SRC_DIR OUT.rec [--resize 480]  # one subfolder a class
     python -m fusenet_gluon.data.pack digits   OUT_DIR           # the bundled default data
 
 CIFAR and SVHN images are stored losslessly (PNG); image folders as JPEG (quality 95), the
-shorter side resized to 480 as the original stored ImageNet. Existing files are never
-overwritten unless ``--force`` is given.
+shorter side resized to 480 as the original stored ImageNet. ``imagenet`` writes the
+original's file names, ``imagenet_train.rec`` and ``imagenet_val.rec``. Every data set
+packer also writes ``dataset.json`` beside the records, so that training picks the data
+set's preset from ``--data-dir`` alone. Existing files are never overwritten unless
+``--force`` is given.
 """
 import argparse
 import os
@@ -16,7 +20,8 @@ import pickle
 
 import numpy as np
 
-from ..utils import UserError, progress_bar, run_cli
+from ..utils import HelpFormatter, UserError, progress_bar, run_cli
+from .meta import write_meta
 from .recordio import write_records
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
@@ -125,21 +130,67 @@ def read_resized(path, resize):
     return img[:, :, ::-1]
 
 
-def pack_pair(out_dir, train, test, force, name):
-    targets = [os.path.join(out_dir, n) for n in ('train.rec', 'test.rec')]
+def _check_free(targets, force):
     existing = [p for t in targets for p in (t, t[:-4] + '.idx') if os.path.exists(p)]
     if existing and not force:
         raise FileExistsError('%s already exist(s); pass --force to overwrite'
                               % ', '.join(existing))
-    for path, (labels, images), part in zip(targets, (train, test), ('train', 'test')):
-        _write(path, labels, images, True, '%s %s' % (name, part))
+
+
+def pack_pair(out_dir, train, test, force, name, classes=None):
+    """``train.rec`` and ``test.rec`` (+ ``.idx``) and ``dataset.json`` in `out_dir`."""
+    names = ('train.rec', 'test.rec')
+    targets = [os.path.join(out_dir, n) for n in names]
+    _check_free(targets, force)
+    counts = [sum(_write(path, labels, images, True, '%s %s' % (name, part)).values())
+              for path, (labels, images), part in zip(targets, (train, test),
+                                                      ('train', 'test'))]
+    write_meta(out_dir, name, names, classes or int(max(train[0])) + 1, counts)
+    return targets
+
+
+def pack_folder(src, out, resize, quality, force, desc='folder'):
+    """One image-folder tree (a subfolder a class) to `out` (.rec + .idx) and its class
+    names to ``out``'s ``.classes.txt``; returns (classes, images)."""
+    classes, items = folder_items(src, resize)
+    images = (read_resized(path, resize) for _, path in items)
+    _write(out, [label for label, _ in items], images, force, desc, '.jpg', quality)
+    synset = os.path.splitext(out)[0] + '.classes.txt'
+    with open(synset, 'w') as f:
+        f.write(''.join('%d\t%s\n' % (i, c) for i, c in enumerate(classes)))
+    print('class names in %s' % synset)
+    return classes, len(items)
+
+
+IMAGENET_FILES = ('imagenet_train.rec', 'imagenet_val.rec')
+
+
+def pack_imagenet(src, out_dir, resize, quality, force):
+    """``SRC/train`` and ``SRC/val`` (a subfolder a class, the same classes in both) to the
+    original's ``imagenet_train.rec`` and ``imagenet_val.rec`` in `out_dir`."""
+    parts = [os.path.join(src, 'train'), os.path.join(src, 'val')]
+    missing = [p for p in parts if not os.path.isdir(p)]
+    if missing:
+        raise UserError('%s must hold train/ and val/, each with one subfolder a class; '
+                        'missing: %s' % (src, ', '.join(missing)))
+    class_sets = [folder_items(p, resize)[0] for p in parts]
+    if class_sets[0] != class_sets[1]:
+        raise UserError('train/ and val/ of %s have different class folders (%d and %d; '
+                        'first difference: %s)' % (src, len(class_sets[0]), len(class_sets[1]),
+                                                   sorted(set(class_sets[0]) ^
+                                                          set(class_sets[1]))[0]))
+    targets = [os.path.join(out_dir, n) for n in IMAGENET_FILES]
+    _check_free(targets, force)
+    counts = [pack_folder(p, t, resize, quality, True, 'imagenet ' + part)[1]
+              for p, t, part in zip(parts, targets, ('train', 'val'))]
+    write_meta(out_dir, 'imagenet', IMAGENET_FILES, len(class_sets[0]), counts)
     return targets
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.data.pack',
                                      description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest='kind', required=True)
     for kind, src_help in (('cifar10', 'the cifar-10-batches-py folder'),
                            ('cifar100', 'the cifar-100-python folder'),
@@ -153,39 +204,41 @@ def main(argv=None):
         if kind == 'svhn':
             p.add_argument('--no-extra', action='store_true',
                            help='train on train_32x32 only (the original used train + extra)')
-    p = sub.add_parser('folder', help='pack an image-folder tree (one subfolder a class)')
-    p.add_argument('src')
-    p.add_argument('out', help='output .rec file')
-    p.add_argument('--resize', type=int, default=480,
-                   help='shorter side in pixels (0 keeps the size; default 480, as ImageNet)')
-    p.add_argument('--quality', type=int, default=95, help='JPEG quality')
-    p.add_argument('--force', action='store_true')
+    for kind, text, out_help in (
+            ('imagenet', 'pack SRC/train and SRC/val (one subfolder a class) to '
+                         'imagenet_train.rec and imagenet_val.rec', 'output folder'),
+            ('folder', 'pack one image-folder tree (one subfolder a class)',
+             'output .rec file')):
+        p = sub.add_parser(kind, help=text, description=text)
+        p.add_argument('src')
+        p.add_argument('out', help=out_help)
+        p.add_argument('--resize', type=int, default=480,
+                       help='shorter side in pixels (0 keeps the size; default 480, as the '
+                            'original stored ImageNet)')
+        p.add_argument('--quality', type=int, default=95, help='JPEG quality')
+        p.add_argument('--force', action='store_true', help='overwrite existing files')
     p = sub.add_parser('digits', help="pack scikit-learn's digits (the default data)")
-    p.add_argument('out')
-    p.add_argument('--force', action='store_true')
+    p.add_argument('out', help='output folder for train.rec and test.rec')
+    p.add_argument('--force', action='store_true', help='overwrite existing files')
     args = parser.parse_args(argv)
 
     if args.kind == 'cifar10':
         pack_pair(args.out, *load_cifar10(args.src), args.force, 'cifar10')
     elif args.kind == 'cifar100':
-        pack_pair(args.out, *load_cifar100(args.src, args.label), args.force, 'cifar100')
+        pack_pair(args.out, *load_cifar100(args.src, args.label), args.force, 'cifar100',
+                  20 if args.label == 'coarse' else 100)
     elif args.kind == 'svhn':
         pack_pair(args.out, *load_svhn(args.src, not args.no_extra), args.force, 'svhn')
     elif args.kind == 'digits':
         from .digits import load_images
         xtr, ytr, xte, yte = load_images()
         pack_pair(args.out, (ytr, xtr), (yte, xte), args.force, 'digits')
+    elif args.kind == 'imagenet':
+        pack_imagenet(args.src, args.out, args.resize, args.quality, args.force)
     else:
         if not args.out.endswith('.rec'):
             raise UserError('the output of folder must be a .rec file, got %s' % args.out)
-        classes, items = folder_items(args.src, args.resize)
-        images = (read_resized(path, args.resize) for _, path in items)
-        _write(args.out, [label for label, _ in items], images, args.force, 'folder', '.jpg',
-               args.quality)
-        synset = os.path.splitext(args.out)[0] + '.classes.txt'
-        with open(synset, 'w') as f:
-            f.write(''.join('%d\t%s\n' % (i, c) for i, c in enumerate(classes)))
-        print('class names in %s' % synset)
+        pack_folder(args.src, args.out, args.resize, args.quality, args.force)
     return 0
 
 

@@ -21,10 +21,24 @@ class DataError(ValueError):
     """A data file that cannot be used, with the file and record named."""
 
 
+#: What each data set's packer reads (and a note on it), for the hint of a missing file.
+_PACK_SOURCES = {'cifar10': ('cifar-10-batches-py/', ''),
+                 'cifar100': ('cifar-100-python/', ''),
+                 'svhn': ('SVHN_FOLDER/', '; SVHN_FOLDER holds {train,extra,test}_32x32.mat'),
+                 'imagenet': ('IMAGENET_FOLDER/', '; IMAGENET_FOLDER holds train/ and val/, '
+                                                  'one subfolder a class'),
+                 'digits': ('', '')}
+
+
 def missing_file_message(path, dataset=None):
-    how = ('python -m fusenet_gluon.data.pack %s --help' % dataset) if dataset in (
-        'cifar10', 'cifar100', 'svhn', 'imagenet') else 'python -m fusenet_gluon.data.pack --help'
-    return 'no such RecordIO file: %s (make one with: %s)' % (path, how)
+    """'no such RecordIO file', with the packing command that makes it."""
+    if dataset not in _PACK_SOURCES:
+        return 'no such RecordIO file: %s (make one with: python -m fusenet_gluon.data.pack ' \
+               '--help)' % path
+    source, note = _PACK_SOURCES[dataset]
+    command = ' '.join(w for w in ('python -m fusenet_gluon.data.pack', dataset, source,
+                                   os.path.dirname(path) or '.') if w)
+    return 'no such RecordIO file: %s (make one with: %s%s)' % (path, command, note)
 
 
 def image_size(buf):

@@ -126,13 +126,14 @@ def save_state(net, trainer, files, epoch, info, logger):
 
 
 def resume_point(files, epoch, epoch_size, logger):
-    """Where a run resumed from checkpoint `epoch` continues:
-    ``(begin epoch, batches to skip, update count, trainer-states file or None)``."""
+    """Where a run resumed from checkpoint `epoch` continues: ``(begin epoch, batches to
+    skip, update count, trainer-states file or None, the partial epoch's running metrics or
+    None)``."""
     info_path, states = files.state(epoch), files.states(epoch)
     if not os.path.isfile(info_path):
         logger.info('no trainer state beside %s: resuming with fresh momentum, lr steps before '
                     'epoch %d re-applied (as the original did)', files.prefix, epoch)
-        return epoch, 0, epoch * epoch_size, None
+        return epoch, 0, epoch * epoch_size, None, None
     with open(info_path) as f:
         info = json.load(f)
     states = states if os.path.isfile(states) else None
@@ -143,10 +144,11 @@ def resume_point(files, epoch, epoch_size, logger):
     if not info.get('complete', True):
         logger.info('resuming from "%s": Epoch[%d] from batch %d, update %d', files.params(epoch),
                     epoch - 1, info['batches_done'] + 1, info['num_update'])
-        return epoch - 1, info['batches_done'], info['num_update'], states
+        return epoch - 1, info['batches_done'], info['num_update'], states, \
+            info.get('epoch_metrics')
     logger.info('resuming from "%s": %d epochs done, update %d, next Epoch[%d]',
                 files.params(epoch), epoch, info['num_update'], epoch)
-    return epoch, 0, info['num_update'], states
+    return epoch, 0, info['num_update'], states, None
 
 
 # ---------------------------------------------------------------- the metrics file

@@ -2,16 +2,21 @@
 import logging
 import sys
 
-__all__ = ['setup_logging']
+__all__ = ['setup_logging', 'close_logging']
+
+
+def close_logging(logger):
+    """Detach and close the logger's handlers (its file is then free to remove)."""
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
 
 
 def setup_logging(log_path):
     """The run's logger: lines with a time stamp to `log_path` and to stdout."""
     logger = logging.getLogger('fusenet')
     logger.setLevel(logging.INFO)
-    for h in list(logger.handlers):
-        logger.removeHandler(h)
-        h.close()
+    close_logging(logger)
     fmt = logging.Formatter('%(asctime)-15s %(message)s')
     for handler in (logging.FileHandler(log_path), logging.StreamHandler(sys.stdout)):
         handler.setFormatter(fmt)

@@ -21,10 +21,10 @@ from ..seeds import batch_seed, repeat_epoch
 from ..plots import plot_runs
 from ..utils import UserError, atomic_path, progress_bar
 from . import checkpoint
-from .console import setup_logging
+from .console import close_logging, setup_logging
 from .distributed import Job, StopSignals
 from .metrics import RunningMetrics
-from .recipe import initializer, make_loss, make_trainer, mix_targets
+from .recipe import describe_schedule, initializer, make_loss, make_trainer, mix_targets
 
 __all__ = ['train', 'train_one_epoch', 'evaluate', 'end_epoch', 'NonFiniteLoss',
            'Interrupted']
@@ -49,6 +49,7 @@ class Run(object):
         self.last_good = cfg.load_epoch
         self.metrics = self.window = None
         self.progress = self.signals = None
+        self.partial, self.seen, self.carried_time = None, 0, 0.0
 
     @property
     def rank0(self):
@@ -68,13 +69,31 @@ class Run(object):
 
 # ---------------------------------------------------------------- set up
 def start_run(cfg):
-    """Open the run's log and build the network, the data and the trainer."""
+    """Open the run's log and build the network, the data and the trainer. A run that
+    fails here leaves nothing behind that it made (its log, its folder)."""
     job = Job(cfg.kv_store)
+    log = cfg.files.log(job.rank)
+    made = [p for p in (cfg.files.folder, log) if not os.path.exists(p)]
     os.makedirs(cfg.files.folder, exist_ok=True)
-    logger = setup_logging(cfg.files.log(job.rank))
+    logger = setup_logging(log)
+    try:
+        return _start(cfg, job, logger)
+    except BaseException:
+        close_logging(logger)
+        for path in reversed(made):  # the log, then its folder if it is empty now
+            if os.path.isfile(path):
+                os.remove(path)
+            elif os.path.isdir(path) and not os.listdir(path):
+                os.rmdir(path)
+        raise
+
+
+def _start(cfg, job, logger):
     if cfg.dataset == 'digits' and cfg.data_dir is None:
         logger.info('no --data-dir given: training on the embedded data set, scikit-learn\'s '
                     'handwritten digits (1,437 train / 360 test images, 32x32)')
+    for note in cfg.notes:
+        logger.warning('note: %s', note)
     logger.info('start with arguments %s', cfg.arguments)
     run = Run(cfg, job, logger)
     run.net = from_spec(cfg.spec)
@@ -109,19 +128,20 @@ def _open_data(run):
     examples = cfg.num_examples or run.train_data.num_examples
     # the same on every worker: dist_sync waits for all workers' updates
     run.epoch_size = max(1, examples // job.workers // cfg.batch_size)
-    run.logger.info('%d training examples (%d on this worker): %d updates an epoch; lr %g, '
-                    'steps at epochs %s', run.train_data.num_examples,
-                    run.train_data.part_examples, run.epoch_size, cfg.lr, cfg.lr_steps)
+    run.logger.info('%d training examples (%d on this worker): %d updates an epoch; %s',
+                    run.train_data.num_examples, run.train_data.part_examples, run.epoch_size,
+                    describe_schedule(cfg.lr, cfg.num_epochs, cfg.lr_steps, cfg.lr_factor,
+                                      cfg.lr_mode, cfg.warmup_epochs))
     return examples
 
 
 def _place_network(run):
     """Initialise the network, or load the checkpoint to resume from, on the devices."""
     cfg = run.cfg
-    run.num_update, run.states_file = 0, None
+    run.num_update, run.states_file, run.partial = 0, None, None
     if cfg.load_epoch is not None:
         upstream.load_params(run.net, run.files.params(cfg.load_epoch), ctx=cfg.contexts)
-        run.begin_epoch, run.skip_batches, run.num_update, run.states_file = \
+        run.begin_epoch, run.skip_batches, run.num_update, run.states_file, run.partial = \
             checkpoint.resume_point(run.files, cfg.load_epoch,
                                     run.epoch_size * run.job.updates_per_step, run.logger)
     else:
@@ -155,11 +175,15 @@ def _make_trainer(run):
 
 # ---------------------------------------------------------------- one epoch
 def train_one_epoch(run, epoch):
-    """Train on one epoch's batches (after a mid-epoch resume, the rest of them); returns
-    ``(metrics, images seen, seconds)``."""
-    cfg, tic = run.cfg, time.time()
+    """Train on one epoch's batches (after a mid-epoch resume, the rest of them, the running
+    sums carried over); returns ``(metrics, images seen, seconds of training)``."""
+    cfg = run.cfg
     run.metrics, run.window = RunningMetrics(cfg.top5), RunningMetrics(cfg.top5)
-    run.window_tic, seen = time.time(), 0
+    run.seen, run.carried_time = 0, 0.0
+    if run.skip_batches and run.partial:
+        run.metrics.load(run.partial)
+        run.seen, run.carried_time = run.partial['seen'], run.partial['train_time']
+    run.epoch_tic = run.window_tic = time.time()
     if run.progress:
         run.progress.reset(total=run.epoch_size)
         run.progress.set_description('epoch %d' % epoch)
@@ -168,7 +192,7 @@ def train_one_epoch(run, epoch):
         if nbatch < run.skip_batches:
             continue
         batch_loss = train_step(run, data, label, epoch, nbatch)
-        seen += data.shape[0]
+        run.seen += data.shape[0]
         if not all(math.isfinite(v) for v in batch_loss):
             raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became %s' % (
                 epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
@@ -177,7 +201,7 @@ def train_one_epoch(run, epoch):
         if run.signals.stop():
             _stop_mid_epoch(run, epoch, nbatch)
     run.skip_batches = 0
-    return run.metrics.get(), seen, time.time() - tic
+    return run.metrics.get(), run.seen, time.time() - run.epoch_tic + run.carried_time
 
 
 def train_step(run, data, label, epoch, nbatch):
@@ -234,8 +258,9 @@ def _stop_mid_epoch(run, epoch, nbatch):
     if run.rank0:
         checkpoint.save_state(run.net, run.trainer, run.files, epoch + 1, dict(
             epoch=epoch + 1, complete=False, batches_done=nbatch + 1,
-            num_update=run.updates(epoch * run.epoch_size + nbatch + 1), seed=run.cfg.seed),
-            run.logger)
+            num_update=run.updates(epoch * run.epoch_size + nbatch + 1), seed=run.cfg.seed,
+            epoch_metrics=dict(run.metrics.state(), seen=run.seen, train_time=round(
+                time.time() - run.epoch_tic + run.carried_time, 3))), run.logger)
     raise Interrupted('%s received: stopped in Epoch[%d] after batch %d; continue with '
                       '--load-epoch %d' % (run.signals.caught, epoch, nbatch + 1, epoch + 1))
 
@@ -285,7 +310,7 @@ def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
     done = epoch + 1
     record = dict(epoch=done, lr=run.current_lr(done * run.epoch_size),
                   train_loss=train_m['loss'], train_acc=train_m['acc'], val_loss=val['loss'],
-                  val_acc=val['acc'], time_s=round(time.time() - tic, 3),
+                  val_acc=val['acc'], time_s=round(time.time() - tic + run.carried_time, 3),
                   img_per_s=round(seen / max(train_time, 1e-9), 1))
     if cfg.top5:
         record['val_top5'] = val['top5']

@@ -47,6 +47,15 @@ class RunningMetrics(object):
         self.add(stats)
         return stats['loss'] / max(stats['n'], 1)
 
+    def state(self):
+        """The running sums, JSON-ready (a partial epoch's checkpoint keeps them)."""
+        return dict(n=self.n, loss=self.loss, top1=self.top1, top5=self.top5_hits)
+
+    def load(self, state):
+        """Continue from sums :meth:`state` gave."""
+        self.n, self.loss = state['n'], state['loss']
+        self.top1, self.top5_hits = state['top1'], state['top5']
+
     def get(self):
         n = max(self.n, 1)
         out = dict(loss=self.loss / n, acc=self.top1 / n)

@@ -7,16 +7,19 @@ selects the devices, before any work starts, and returns a :class:`RunConfig`.
 """
 import argparse
 import dataclasses
+import math
 import os
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import mxnet as mx
 
+from .. import arch
 from .. import spec as net_spec
 from ..data import get_preset, lr_steps
+from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
-from ..utils import UserError, parse_ints
+from ..utils import HelpFormatter, UserError, parse_ints
 from .checkpoint import RunFiles
 from .distributed import KV_STORES, is_distributed
 
@@ -29,7 +32,7 @@ def build_parser(imagenet=False):
     p = argparse.ArgumentParser(
         description='Train a deep-fusion network on %s with the original recipe.'
                     % ('ImageNet' if imagenet else 'CIFAR-10/100 or SVHN'),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     g = p.add_argument_group('network')
     net_spec.add_arguments(g, family='imagenet' if imagenet else 'cifar')
     if imagenet:
@@ -37,11 +40,13 @@ def build_parser(imagenet=False):
                        help='normalise with mean (123.675, 116.28, 103.53), std (58.395, '
                             '57.12, 57.375) instead of the original statistics')
     g = p.add_argument_group('data')
-    g.add_argument('--dataset', default='imagenet' if imagenet else None,
-                   choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn'],
-                   help='dataset preset: statistics, augmentation, classes, epochs (default '
-                        + ('imagenet)' if imagenet else 'cifar10 with --data-dir, else the '
-                                                        'embedded digits)'))
+    g.add_argument('--dataset', default=None,
+                   choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn',
+                                                          'digits'],
+                   help='dataset preset: statistics, augmentation, classes, epochs (default: '
+                        'what --data-dir/%s says, as the packer wrote it; else %s)'
+                        % (META_FILE, 'imagenet' if imagenet else 'cifar10 with --data-dir, '
+                           'and the embedded digits without'))
     g.add_argument('--data-dir', default=None,
                    help='folder with the RecordIO files' + (
                        '' if imagenet else '; none: the embedded handwritten digits'))
@@ -136,6 +141,7 @@ class RunConfig(object):
     seed: int
     kv_store: str
     files: RunFiles
+    notes: Tuple[str, ...]  # things the user should know, logged before training starts
     load_epoch: Optional[int]
     checkpoint_epochs: int
     log_iters: int
@@ -178,17 +184,59 @@ def get_contexts(gpus):
     return [mx.gpu(i) for i in ids]
 
 
-def _dataset(args, imagenet):
-    """The data set preset the flags ask for."""
+def _dataset(args, imagenet, notes):
+    """The data set preset the flags ask for: ``--dataset``, else what the packer wrote into
+    ``--data-dir``, else the family's default."""
+    if args.data_dir is None and args.dataset not in (None, 'digits') and not imagenet:
+        raise UserError('--dataset %s needs --data-dir, the folder with %s and %s (make them '
+                        'with: python -m fusenet_gluon.data.pack %s --help)'
+                        % (args.dataset, args.train_dataset, args.val_dataset, args.dataset))
+    packed = read_meta(args.data_dir)
+    name = args.dataset or packed or ('imagenet' if imagenet else
+                                      'cifar10' if args.data_dir else 'digits')
+    if args.dataset and packed and packed != args.dataset:
+        notes.append('--dataset %s, but %s says its records are %s: using the %s preset as '
+                     'asked' % (args.dataset, os.path.join(args.data_dir, META_FILE), packed,
+                                args.dataset))
+    if imagenet != (name == 'imagenet'):
+        raise UserError('%s holds %s records; train them with %s' % (
+            args.data_dir, name, 'train_imagenet.py' if name == 'imagenet' else
+            'train_cifar.py'))
     if imagenet:
         if args.lr_epoch_step < 1:
             raise UserError('--lr-epoch-step must be at least 1')
         return get_preset('imagenet', args.fb_mean)._replace(lr_step_epochs=args.lr_epoch_step)
-    if args.data_dir is None and args.dataset is not None:
-        raise UserError('--dataset %s needs --data-dir, the folder with %s and %s (make them '
-                        'with: python -m fusenet_gluon.data.pack %s --help)'
-                        % (args.dataset, args.train_dataset, args.val_dataset, args.dataset))
-    return get_preset(args.dataset or ('cifar10' if args.data_dir else 'digits'))
+    return get_preset(name)
+
+
+def _check_numbers(args):
+    """Hyper-parameters that MXNet would take and fail on later, or silently misuse."""
+    checks = [('--lr', args.lr, 0, None, False), ('--lr-factor', args.lr_factor, 0, None, False),
+              ('--momentum', args.momentum, 0, 1, True), ('--wd', args.wd, 0, None, True),
+              ('--warmup-epochs', args.warmup_epochs, 0, None, True),
+              ('--label-smoothing', args.label_smoothing, 0, 1, True),
+              ('--mixup', args.mixup, 0, None, True)]
+    for flag, value, low, high, low_ok in checks:
+        if not math.isfinite(value) or value < low or (value == low and not low_ok) \
+                or (high is not None and value >= high):
+            raise UserError('%s must be a number %s %g%s, got %s' % (
+                flag, '>=' if low_ok else '>', low, '' if high is None else ' and < %g' % high,
+                value))
+    for flag, value in (('--num-examples', args.num_examples),
+                        ('--data-workers', args.data_workers)):
+        if value is not None and value < (1 if flag == '--num-examples' else 0):
+            raise UserError('%s must be at least %d, got %d'
+                            % (flag, 1 if flag == '--num-examples' else 0, value))
+
+
+def _depth_note(spec):
+    if spec.imagenet or spec.built_depth == spec.depth:
+        return []
+    return ['--depth %d builds the same %s as num_depth %d (blocks %s of %d layers): the '
+            'run is named by num_depth %d' % (
+                spec.depth, spec.network, spec.built_depth,
+                ','.join(map(str, arch.num_blocks(spec.network, spec.depth))),
+                arch.block_depth(spec.network, spec.depth), spec.built_depth)]
 
 
 def _default_prefix(args, spec, dataset):
@@ -202,8 +250,11 @@ def resolve(args, imagenet=False):
     Every mistake a user can make in the flags raises :class:`UserError` here, before any
     file is written or any data is read.
     """
-    preset = _dataset(args, imagenet)
+    notes = []
+    preset = _dataset(args, imagenet, notes)
     spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH)
+    notes += _depth_note(spec)
+    _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
     for flag, value in (('batch_size', args.batch_size), ('num_epochs', num_epochs),
                         ('log_iters', args.log_iters), ('checkpoint_epochs',
@@ -240,7 +291,7 @@ def resolve(args, imagenet=False):
         warmup_epochs=args.warmup_epochs, momentum=args.momentum, wd=args.wd,
         label_smoothing=args.label_smoothing, mixup=args.mixup, dtype=args.dtype,
         amp=args.amp, hybridize=args.mode == 'hybrid', seed=seed, kv_store=args.kv_store,
-        files=files, load_epoch=args.load_epoch,
+        files=files, notes=tuple(notes), load_epoch=args.load_epoch,
         checkpoint_epochs=args.checkpoint_epochs or (5 if imagenet else max(1, num_epochs // 8)),
         log_iters=args.log_iters, plot=not args.no_plot,
         arguments=dict(vars(args), rand_seed=seed))

@@ -60,6 +60,17 @@ def make_scheduler(lr, epoch_size, num_epochs, steps, factor=0.1, mode='step',
                                                 warmup_steps=warmup, warmup_begin_lr=0)
 
 
+def describe_schedule(lr, num_epochs, steps, factor=0.1, mode='step', warmup_epochs=0):
+    """The schedule in words, naming only the steps that fire within `num_epochs`."""
+    warm = ' after %g warmup epochs' % warmup_epochs if warmup_epochs else ''
+    if mode == 'cosine':
+        return 'lr %g, cosine to 0 over %d epochs%s' % (lr, num_epochs, warm)
+    fired = sorted(set(s for s in steps if 0 < s < num_epochs))
+    if not fired:
+        return 'lr %g, constant (no step within %d epochs)%s' % (lr, num_epochs, warm)
+    return 'lr %g, x%g after epochs %s%s' % (lr, factor, ', '.join(map(str, fired)), warm)
+
+
 def make_trainer(net, cfg, job, epoch_size):
     """The NAG trainer of the recipe for `net` in `job`, its schedule over `epoch_size`
     steps an epoch of this worker."""

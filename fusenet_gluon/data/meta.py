@@ -1,0 +1,37 @@
+"""What a packed data set is: ``dataset.json`` beside its RecordIO files.
+
+Every packer of :mod:`fusenet_gluon.data.pack` writes it, so training picks the right
+preset (classes, statistics, augmentation) from ``--data-dir`` alone. It is data: read as
+JSON, never executed.
+"""
+import json
+import os
+
+from ..utils import atomic_path
+
+META_FILE = 'dataset.json'
+
+__all__ = ['META_FILE', 'write_meta', 'read_meta']
+
+
+def write_meta(folder, dataset, files, classes, counts):
+    """Record in `folder` that its `files` (name -> images) hold `dataset` of `classes`."""
+    os.makedirs(folder, exist_ok=True)
+    with atomic_path(os.path.join(folder, META_FILE)) as tmp:
+        with open(tmp, 'w') as f:
+            json.dump(dict(dataset=dataset, classes=classes,
+                           files=dict(zip(files, counts))), f, indent=1)
+
+
+def read_meta(folder):
+    """The data set name recorded in `folder`'s ``dataset.json``, or None when there is
+    none (records packed by other tools) or it cannot be read."""
+    path = os.path.join(folder or '', META_FILE)
+    if not folder or not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            name = json.load(f).get('dataset')
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
