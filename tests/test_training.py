@@ -114,6 +114,10 @@ def test_sigint_mid_epoch_saves_and_resume_is_exact(tmp_path):
     pa, pb = learned(a, 2), learned(b, 2)
     for k in pa:  # bit-identical, as the dist_sync resume
         assert np.array_equal(pa[k], pb[k]), k
+    # the interrupted epoch's metrics cover all its batches: the running sums were carried
+    ma, mb = metrics(a)[1], metrics(b)[1]
+    assert mb['train_acc'] == ma['train_acc']
+    assert mb['train_loss'] == pytest.approx(ma['train_loss'], rel=1e-9)
 
 
 def test_checkpoints_are_the_originals_format(toy_dir, tmp_path):

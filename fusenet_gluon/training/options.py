@@ -257,8 +257,9 @@ def resolve(args, imagenet=False):
     _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
     for flag, value in (('batch_size', args.batch_size), ('num_epochs', num_epochs),
-                        ('log_iters', args.log_iters), ('checkpoint_epochs',
-                                                        args.checkpoint_epochs or 1)):
+                        ('log_iters', args.log_iters),
+                        ('checkpoint_epochs', 1 if args.checkpoint_epochs is None
+                         else args.checkpoint_epochs)):
         if value < 1:
             raise UserError('--%s must be at least 1' % flag.replace('_', '-'))
     if args.amp and args.dtype == 'float16':
@@ -292,6 +293,7 @@ def resolve(args, imagenet=False):
         label_smoothing=args.label_smoothing, mixup=args.mixup, dtype=args.dtype,
         amp=args.amp, hybridize=args.mode == 'hybrid', seed=seed, kv_store=args.kv_store,
         files=files, notes=tuple(notes), load_epoch=args.load_epoch,
-        checkpoint_epochs=args.checkpoint_epochs or (5 if imagenet else max(1, num_epochs // 8)),
+        checkpoint_epochs=args.checkpoint_epochs if args.checkpoint_epochs is not None
+        else 5 if imagenet else max(1, num_epochs // 8),
         log_iters=args.log_iters, plot=not args.no_plot,
         arguments=dict(vars(args), rand_seed=seed))
