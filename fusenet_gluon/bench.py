@@ -1,8 +1,8 @@
 """Training and inference throughput: the Gluon model against the original's symbolic engine.
 
     python -m fusenet_gluon.bench --network cross --depth 26 --batch-size 32
-    python -m fusenet_gluon.bench --network cross,resnet --depth 26,56,110 --batch-size 32,64 \
-        --markdown --json results.json --plot scaling.png
+    python -m fusenet_gluon.bench --network cross,resnet --depth 26,56,110 \\
+        --batch-size 32,64 --markdown --json results.json --plot scaling.png
 
 For every configuration, in one process, it times a training step (forward, backward and
 NAG update, on random data already on the device) of
@@ -15,8 +15,7 @@ NAG update, on random data already on the device) of
 
 and the inference throughput of the first two, and peak memory (GPU: in use on the device;
 CPU: peak resident memory of a fresh process training that mode, above a bare
-``import mxnet``). The modes are interleaved over the
-repetitions; the report gives the median images/s, the spread (min-max) and the ratio of
+``import mxnet``). The modes are interleaved over the repetitions; the report gives the median images/s, the spread (min-max) and the ratio of
 each to the baseline. A benchmark, not a test: it reports numbers and asserts nothing.
 """
 import argparse
