@@ -97,21 +97,27 @@ class FastTrainer(gluon.Trainer):
         self._optimizer.rescale_grad = self._scale / batch_size
 
     def start(self, distributed=False):
-        """Create the kvstore now rather than at the first step; in a distributed job also
-        broadcast rank 0's parameters and wait until they have arrived.
+        """Create the kvstore now rather than at the first step and give every device (and,
+        in a distributed job, every worker) the first device's parameters; in a distributed
+        job also wait until they have arrived.
 
-        Gluon broadcasts the parameters at its first ``step`` and does not wait for the
-        pulls. On MXNet 1.9.1 a worker's pull of a parameter can then reach the server after
-        both workers' first gradient push-pull of it, and without an optimizer on the server
-        that push-pull has replaced the stored value with the summed gradient: the worker
-        takes that sum as its weight and the workers drift apart (seen in about one 2-worker
-        run in ten). Broadcasting before the first batch and waiting for it closes the
-        window: no worker pushes a gradient before its own pulls are done.
+        Gluon broadcasts the parameters at its first ``step``, after the first backward
+        pass, so on several devices it would replace the second device's first BatchNorm
+        update with the first device's; doing it before the first batch gives every device
+        its own running statistics from the start, as the original's executors had. In a
+        distributed job Gluon does not wait for the pulls. On MXNet 1.9.1 a worker's pull
+        of a parameter can then reach the server after both workers' first gradient
+        push-pull of it, and without an optimizer on the server that push-pull has replaced
+        the stored value with the summed gradient: the worker takes that sum as its weight
+        and the workers drift apart (seen in about one 2-worker run in ten). Broadcasting
+        before the first batch and waiting for it closes the window: no worker pushes a
+        gradient before its own pulls are done.
         """
-        self._init_kvstore()
+        if not self._kv_initialized:  # load_states() may have made it: a second one would
+            self._init_kvstore()      # lack the keys the first was given
+        if self._params_to_init:
+            self._init_params()  # nothing to do without a kvstore (one device)
         if distributed:
-            if self._params_to_init:
-                self._init_params()
             mx.nd.waitall()
 
     def refresh(self):
@@ -129,13 +135,17 @@ class FastTrainer(gluon.Trainer):
         evaluation, removes both effects (bit-identical on the CPU).
         """
         if self._update_on_kvstore:
-            return  # the state lives in the kvstore (several devices): not refreshed
+            return  # the state lives on the servers (dist_async): not refreshed
         for param in self._params:
             ctx = param.list_ctx()
-            value = param.data(ctx[0]).copyto(mx.cpu())
-            value.wait_to_read()
+            # each device keeps its own values (BatchNorm statistics differ per device)
+            values = [d.copyto(mx.cpu()) for d in param.list_data()]
+            for value in values:
+                value.wait_to_read()
             param._data = None
-            param._load_init(value, ctx)
+            param._load_init(values[0], ctx)
+            for array, value in zip(param.list_data()[1:], values[1:]):
+                array[:] = value
         for updater in self._updaters:
             updater.set_states(updater.get_states(dump_optimizer=True))
             updater.optimizer = self._updaters[0].optimizer

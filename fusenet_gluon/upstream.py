@@ -8,6 +8,7 @@ running statistics end in ``_running_mean`` / ``_running_var``.
 import os
 
 import mxnet as mx
+import numpy as np
 
 from . import arch, symbols
 from .utils import atomic_path
@@ -65,13 +66,24 @@ def from_upstream_dict(loaded):
     return out
 
 
+def device_mean(param):
+    """A parameter's value as the original's checkpoints hold it: the mean over the devices
+    it lives on, in float32 (``executor_manager.copy_to``, ``executor_group.get_params``).
+
+    BatchNorm statistics differ per device, so a checkpoint holds their average; learned
+    parameters are the same on every device, and the mean, taken in float64, returns them
+    exactly."""
+    arrays = [a.asnumpy().astype(np.float64) for a in param.list_data()]
+    return mx.nd.array(sum(arrays) / len(arrays), ctx=mx.cpu(), dtype='float32')
+
+
 def to_upstream_dict(net):
-    """The parameters of `net` keyed as the original saves them (``arg:``/``aux:``)."""
+    """The parameters of `net` keyed as the original saves them (``arg:``/``aux:``), each
+    the float32 mean over its devices (:func:`device_mean`)."""
     out = {}
     for name, param in net.collect_params().items():
         aux = arch.gluon_to_aux(name)
-        key = 'aux:' + aux if aux else 'arg:' + name
-        out[key] = param.data(param.list_ctx()[0]).copyto(mx.cpu())
+        out['aux:' + aux if aux else 'arg:' + name] = device_mean(param)
     return out
 
 

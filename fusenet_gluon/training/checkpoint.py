@@ -5,6 +5,8 @@ For a model prefix P a run writes:
   P-symbol.json, P-%04d.params  the original's checkpoint format and names
                                 (``mx.model.load_checkpoint(P, epoch)`` reads them)
   P-%04d.states                 trainer state: momentum buffers, update count, schedule
+  P-%04d.device-stats           several devices: each device's BatchNorm statistics (the
+                                .params hold their mean, as the original's do)
   P-%04d.json                   where the run stands: epoch, complete or not, batches done
                                 in a partial epoch, update count, seed
   P-metrics.jsonl               one JSON object per epoch (:func:`append_metrics`)
@@ -51,6 +53,9 @@ class RunFiles(object):
 
     def state(self, epoch):
         return '%s-%04d.json' % (self.prefix, epoch)
+
+    def device_stats(self, epoch):
+        return '%s-%04d.device-stats' % (self.prefix, epoch)
 
     @property
     def metrics(self):
@@ -117,12 +122,50 @@ def save_state(net, trainer, files, epoch, info, logger):
     else:
         with atomic_path(states) as tmp:
             trainer.save_states(tmp)
+    save_device_stats(net, files.device_stats(epoch))
     with atomic_path(files.state(epoch)) as tmp:
         with open(tmp, 'w') as f:
             json.dump(info, f, indent=1)
     logger.info('Saved checkpoint to "%s"%s', files.params(epoch),
                 '' if info.get('complete', True) else
                 ' (partial: Epoch[%d] stopped after batch %d)' % (epoch - 1, info['batches_done']))
+
+
+def _device_stats(net):
+    """The parameters that differ per device (BatchNorm's running statistics)."""
+    return {n: p for n, p in net.collect_params().items()
+            if p.grad_req == 'null' and len(p.list_ctx()) > 1}
+
+
+def save_device_stats(net, path):
+    """On several devices, each device's BatchNorm statistics (NDArray file, keys
+    ``DEVICE:NAME``), so that a resumed run continues with them and not with their mean."""
+    stats = _device_stats(net)
+    if not stats:
+        return
+    arrays = {'%d:%s' % (i, n): a.copyto(mx.cpu())
+              for n, p in stats.items() for i, a in enumerate(p.list_data())}
+    with atomic_path(path) as tmp:
+        mx.nd.save(tmp, arrays)
+
+
+def load_device_stats(net, path, logger):
+    """Give each device its own saved BatchNorm statistics when the checkpoint was written
+    on as many devices; otherwise every device keeps the checkpoint's mean (as the
+    original's executors got it)."""
+    stats = _device_stats(net)
+    if not stats:
+        return
+    saved = mx.nd.load(path) if os.path.isfile(path) else {}
+    devices = len(next(iter(stats.values())).list_ctx())
+    expected = {'%d:%s' % (i, n) for n in stats for i in range(devices)}
+    if set(saved) != expected:
+        logger.info('no per-device statistics for %d devices beside the checkpoint: every '
+                    'device starts from their mean', devices)
+        return
+    for n, p in stats.items():
+        for i, array in enumerate(p.list_data()):
+            array[:] = saved['%d:%s' % (i, n)]
 
 
 def resume_point(files, epoch, epoch_size, logger):

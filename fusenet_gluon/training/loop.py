@@ -166,7 +166,10 @@ def _make_trainer(run):
         trainer.set_update_count(run.num_update)
     run.step_batch = cfg.batch_size * job.samples_per_update
     trainer.set_batch_size(run.step_batch)
-    trainer.start(job.distributed)
+    trainer.start(job.distributed)  # gives every device the first one's values
+    if cfg.load_epoch is not None:
+        checkpoint.load_device_stats(run.net, run.files.device_stats(cfg.load_epoch),
+                                     run.logger)
     run.logger.info('parameter update: %s', 'lean single-device NAG (FastTrainer)'
                     if trainer.fast_path else 'gluon.Trainer (%s)' % (
                         'on the kvstore' if trainer.updates_on_kvstore else 'on the workers'

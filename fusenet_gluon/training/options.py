@@ -65,6 +65,9 @@ def build_parser(imagenet=False):
     g.add_argument('--gpus', default=None,
                    help="comma list of GPU ids; '' for the CPU; default: every visible GPU, "
                         'else the CPU')
+    g.add_argument('--cpu-devices', type=int, default=1, metavar='N',
+                   help='on the CPU, split the batch over N devices mx.cpu(0..N-1) exactly '
+                        'as over N GPUs (BatchNorm statistics per device)')
     g.add_argument('--batch-size', type=int, default=256 if imagenet else 64,
                    help='total batch, split over the devices')
     g.add_argument('--num-epochs', type=int, default=None,
@@ -162,19 +165,27 @@ class RunConfig(object):
         return self.spec.imagenet
 
 
-def get_contexts(gpus):
-    """``--gpus``: None -> every visible GPU, else the CPU; '' -> CPU; '0,1' -> those GPUs."""
+def get_contexts(gpus, cpu_devices=1):
+    """The devices: ``--gpus`` None -> every visible GPU, else the CPU; '' -> the CPU;
+    '0,1' -> those GPUs. On the CPU, `cpu_devices` devices ``mx.cpu(0..N-1)``, which MXNet
+    treats as separate devices exactly as it treats GPUs."""
+    if isinstance(cpu_devices, bool) or not isinstance(cpu_devices, int) or cpu_devices < 1:
+        raise UserError('--cpu-devices must be at least 1, got %r' % (cpu_devices,))
     if gpus is None:
         n = mx.context.num_gpus()
-        return [mx.gpu(i) for i in range(n)] if n else [mx.cpu()]
+        gpus = ','.join(map(str, range(n))) if n else ''
     gpus = gpus.strip().strip('"\'')  # also a literal '' from a config file or script
     if gpus == '':
-        return [mx.cpu()]
+        return [mx.cpu(i) for i in range(cpu_devices)]
     try:
         ids = [int(g) for g in gpus.split(',') if g.strip() != '']
     except ValueError:
         raise UserError("--gpus takes a comma list of GPU ids like 0,1 (or '' for the CPU), "
                         'got %r' % gpus) from None
+    if cpu_devices != 1:
+        raise UserError("--cpu-devices %d is for runs on the CPU; with GPUs (--gpus %s) the "
+                        "batch is split over them: give --gpus '' to use CPU devices"
+                        % (cpu_devices, gpus))
     available = mx.context.num_gpus()
     bad = [i for i in ids if i < 0 or i >= available]
     if bad:
@@ -266,7 +277,7 @@ def resolve(args, imagenet=False):
         raise UserError('choose one of --amp and --dtype float16')
     steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
         parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
-    contexts = get_contexts(args.gpus)
+    contexts = get_contexts(args.gpus, args.cpu_devices)
     if (args.amp or args.dtype == 'float16') and contexts[0].device_type == 'cpu':
         # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
         raise UserError('--dtype float16 and --amp need GPUs (--gpus 0,...); this run would '

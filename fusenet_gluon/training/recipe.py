@@ -80,8 +80,15 @@ def make_trainer(net, cfg, job, epoch_size):
                                            cfg.lr_factor, cfg.lr_mode, cfg.warmup_epochs))
     if cfg.dtype == 'float16' or cfg.amp:
         opt['multi_precision'] = True
+    update_on_kvstore = job.update_on_kvstore
+    if not job.distributed and len(cfg.contexts) > 1:
+        # several devices of one machine: the kvstore sums the gradients and every device
+        # updates its own copy, as a dist_sync worker does (the same arithmetic as updating
+        # on the store), so the optimizer state lives where refresh() rebuilds it and
+        # save_states() saves it
+        update_on_kvstore = False
     return FastTrainer(net.collect_params(), 'nag', opt, kvstore=job.kvstore,
-                       update_on_kvstore=job.update_on_kvstore)
+                       update_on_kvstore=update_on_kvstore)
 
 
 def make_loss(cfg):

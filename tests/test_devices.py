@@ -1,0 +1,147 @@
+"""Several devices, as a multi-GPU user runs them, on CPU devices mx.cpu(0), mx.cpu(1):
+the batch split, BatchNorm statistics per device, checkpoints holding their mean (as the
+original's FeedForward/Module save them), exact resume, signals and dist_sync."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_toy_records
+from fusenet_gluon import get_model, upstream
+
+CTX2 = [mx.cpu(0), mx.cpu(1)]
+
+
+def on_two_devices_with_own_statistics(seed=0):
+    net = get_model('cross', depth=14)
+    net.initialize(mx.init.Xavier(), ctx=CTX2)
+    rng = np.random.RandomState(seed)
+    for name, p in net.collect_params().items():
+        if name.endswith(('running_mean', 'running_var')):
+            for array in p.list_data():   # a different value on each device
+                array[:] = rng.uniform(0.5, 1.5, p.shape)
+    return net
+
+
+def test_checkpoint_holds_the_mean_over_the_devices(tmp_path):
+    net = on_two_devices_with_own_statistics()
+    upstream.save_checkpoint(net, str(tmp_path / 'm'), 1)
+    _, arg, aux = mx.model.load_checkpoint(str(tmp_path / 'm'), 1)
+    params = net.collect_params()
+    for name, value in aux.items():
+        gluon_name = name.replace('moving_', 'running_')
+        a, b = (x.asnumpy().astype(np.float64) for x in params[gluon_name].list_data())
+        assert not np.array_equal(a, b)
+        np.testing.assert_allclose(value.asnumpy(), (a + b) / 2, rtol=1e-7)
+        assert value.dtype == np.float32
+    for name, value in arg.items():   # learned: the same on both devices, kept exactly
+        assert np.array_equal(value.asnumpy(), params[name].list_data()[0].asnumpy())
+
+
+def test_an_original_checkpoint_gives_every_device_the_saved_statistics(tmp_path):
+    src = on_two_devices_with_own_statistics()
+    upstream.save_checkpoint(src, str(tmp_path / 'm'), 1)
+    saved = mx.nd.load(str(tmp_path / 'm-0001.params'))
+    net = upstream.load_params(get_model('cross', depth=14), str(tmp_path / 'm-0001.params'),
+                               ctx=CTX2)
+    for name, p in net.collect_params().items():
+        key = ('aux:' + name.replace('running_', 'moving_')) if 'running_' in name \
+            else 'arg:' + name
+        for array in p.list_data():
+            assert np.array_equal(array.asnumpy(), saved[key].asnumpy()), name
+
+
+def train(data, prefix, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
+                        '14', '--data-dir', data, '--gpus', '', '--cpu-devices', '2',
+                        '--batch-size', '16', '--rand-seed', '3', '--no-plot',
+                        '--checkpoint-epochs', '1', '--lr-steps', '2,3', '--model-prefix',
+                        prefix] + list(extra), cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r
+
+
+def same_files(a, b):
+    return open(a, 'rb').read() == open(b, 'rb').read()
+
+
+def test_two_devices_stopped_and_resumed_end_identical(tmp_path):
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=96, n_test=16)
+    a, b = str(tmp_path / 'a' / 'm'), str(tmp_path / 'b' / 'm')
+    r = train(data, a, '--num-epochs', '4')
+    assert 'parameter update: gluon.Trainer (per device)' in r.stdout
+    train(data, b, '--num-epochs', '2')
+    train(data, b, '--num-epochs', '4', '--load-epoch', '2')
+    for suffix in ('-0004.params', '-0004.device-stats', '-0004.states'):
+        assert same_files(a + suffix, b + suffix), suffix
+    stats = mx.nd.load(a + '-0004.device-stats')
+    d0, d1 = stats['0:g0_bn_running_mean'].asnumpy(), stats['1:g0_bn_running_mean'].asnumpy()
+    assert np.abs(d0 - d1).max() > 1e-3   # each device kept its own statistics
+    saved = mx.nd.load(a + '-0004.params')['aux:g0_bn_moving_mean'].asnumpy()
+    np.testing.assert_allclose(saved, (d0.astype(np.float64) + d1) / 2, rtol=1e-6)
+
+
+def test_sigint_on_two_devices_resumes_exactly(tmp_path):
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=160, n_test=16)
+    a, b = str(tmp_path / 'a' / 'm'), str(tmp_path / 'b' / 'm')
+    common = ['--num-epochs', '2', '--log-iters', '1', '--batch-size', '8']
+    train(data, a, *common)
+    proc = subprocess.Popen([sys.executable, 'train_cifar.py', '--network', 'cross', '--depth',
+                             '14', '--data-dir', data, '--gpus', '', '--cpu-devices', '2',
+                             '--rand-seed', '3', '--no-plot', '--checkpoint-epochs', '1',
+                             '--lr-steps', '2,3', '--model-prefix', b] + common, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if 'Epoch[1] Batch [5]' in line:
+            proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 130
+    assert json.load(open(b + '-0002.json'))['complete'] is False
+    train(data, b, *common, '--load-epoch', '2')
+    assert same_files(a + '-0002.params', b + '-0002.params')
+    assert same_files(a + '-0002.device-stats', b + '-0002.device-stats')
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--cpu-devices', '0'], '--cpu-devices must be at least 1, got 0'),
+    (['--cpu-devices', '-2'], '--cpu-devices must be at least 1, got -2'),
+    (['--gpus', '0,1', '--cpu-devices', '2'], '--cpu-devices 2 is for runs on the CPU'),
+    (['--gpus', '', '--cpu-devices', '3', '--batch-size', '16'],
+     '--batch-size 16 does not split over 3 devices'),
+])
+def test_bad_device_counts_get_one_line(tmp_path, argv, message):
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--model-prefix',
+                        str(tmp_path / 'm' / 'm')] + argv, cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert not os.path.exists(str(tmp_path / 'm'))
+
+
+def test_dist_sync_with_two_devices_per_worker(tmp_path):
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=64, n_test=16)
+    prefix = str(tmp_path / 'm')
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
+                        '--timeout', '200', '--', sys.executable, 'train_cifar.py',
+                        '--network', 'cross', '--depth', '14', '--data-dir', data, '--gpus', '',
+                        '--cpu-devices', '2', '--batch-size', '8', '--kv-store', 'dist_sync',
+                        '--model-prefix', prefix, '--rand-seed', '4', '--no-plot',
+                        '--num-epochs', '2'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rank0 = upstream.load_params(get_model('cross', depth=14), prefix + '-0002.params')
+    rank1 = get_model('cross', depth=14)
+    rank1.load_parameters(prefix + '-worker1-final.params')
+    p0, p1 = rank0.collect_params(), rank1.collect_params()
+    for name in p0:
+        if not name.endswith(('running_mean', 'running_var')):
+            np.testing.assert_array_equal(p0[name].data().asnumpy(),
+                                          p1[name].data().asnumpy(), err_msg=name)
