@@ -97,6 +97,9 @@ def main(argv=None):
     p.add_argument('--classes', type=int, default=None)
     p.add_argument('--batch-size', default='32', help='comma list of batch sizes')
     p.add_argument('--gpus', default='', help="one GPU id, or '' for the CPU (default)")
+    p.add_argument('--cpu-devices', type=int, default=1, metavar='N',
+                   help='on the CPU, split the batch over N devices mx.cpu(0..N-1), as '
+                        'training does with --cpu-devices')
     p.add_argument('--modes', default=','.join(MODES), help='comma list of %s' % ', '.join(MODES))
     p.add_argument('--iters', type=int, default=10, help='steps per timing')
     p.add_argument('--warmup', type=int, default=3)
@@ -106,9 +109,10 @@ def main(argv=None):
     p.add_argument('--markdown', action='store_true', help='print a markdown table')
     p.add_argument('--plot', default=None, help='PNG of throughput against depth and batch')
     args = p.parse_args(argv)
-    ctxs = get_contexts(args.gpus)
-    if len(ctxs) != 1:
-        raise UserError('the benchmark runs on one device; give one GPU id or --gpus ""')
+    ctxs = get_contexts(args.gpus, args.cpu_devices)
+    if len(ctxs) != 1 and ctxs[0].device_type == 'gpu':
+        raise UserError('the benchmark runs on one GPU; give one GPU id (or --gpus "" '
+                        '--cpu-devices N for N CPU devices)')
     modes = [m for m in args.modes.split(',') if m]
     bad = [m for m in modes if m not in MODES]
     if bad:
@@ -118,9 +122,9 @@ def main(argv=None):
     for spec in _specs(args):
         network, depth = spec.network, spec.depth
         for batch in parse_ints(args.batch_size, '--batch-size', '32,64'):
-            print('%s depth %s batch %d on %s ...' % (network, depth, batch, ctxs[0]),
-                  flush=True)
-            r = bench_config(spec, batch, ctxs[0], modes, args.iters, args.warmup,
+            print('%s depth %s batch %d on %s ...' % (network, depth, batch,
+                                                      ', '.join(map(str, ctxs))), flush=True)
+            r = bench_config(spec, batch, ctxs, modes, args.iters, args.warmup,
                              args.repeat, args.dtype, log=lambda s: print(s, flush=True))
             results.append(r)
             for mode, row in r['modes'].items():

@@ -91,6 +91,24 @@ class FastTrainer(gluon.Trainer):
         self._optimizer.num_update = count
         self._optimizer.begin_num_update = count
 
+    _AMP_FIELDS = ('_loss_scale', '_next_loss_scale', '_unskipped')
+
+    def amp_state(self):
+        """AMP's dynamic loss scale (mxnet.contrib.amp), JSON-ready, or None without AMP:
+        part of the trainer state, so a resumed run scales its losses as the uninterrupted
+        one does."""
+        scaler = getattr(self, '_amp_loss_scaler', None)
+        if scaler is None:
+            return None
+        return {k.lstrip('_'): getattr(scaler, k) for k in self._AMP_FIELDS}
+
+    def load_amp_state(self, state):
+        """Continue from :meth:`amp_state` (nothing to do for None or without AMP)."""
+        scaler = getattr(self, '_amp_loss_scaler', None)
+        if scaler is not None and state:
+            for k in self._AMP_FIELDS:
+                setattr(scaler, k, state[k.lstrip('_')])
+
     def set_batch_size(self, batch_size):
         """Average gradients over `batch_size` samples. Call before :meth:`start`: an
         optimizer on parameter servers keeps the scale it was sent."""

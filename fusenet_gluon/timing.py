@@ -48,19 +48,22 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def memory_probe(spec, batch, mode, dtype, steps=2):
+def memory_probe(spec, batch, mode, dtype, steps=2, devices=1):
     """Peak resident memory (MB) of a fresh process that builds `mode` and trains `steps`
     steps, above one that only imports MXNet. MXNet's pooled allocator keeps freed memory,
     so within one process the CPU memory of one mode cannot be told from another's."""
     code = ('import json, sys; from fusenet_gluon import timing as t; import mxnet as mx; '
-            'spec, batch, mode, dtype, steps = json.loads(sys.argv[1]); base = t._peak_mb(); '
-            'spec = t.NetworkSpec.from_dict(spec); '
-            'st = t.ModuleStep(spec, batch, mx.cpu(), dtype) if mode == "module" else '
-            't.GluonStep(spec, batch, mx.cpu(), mode == "hybrid", dtype); '
-            '[st.train() for _ in range(steps)]; st.sync(); print(json.dumps([base, t._peak_mb()]))')
+            'spec, batch, mode, dtype, steps, n = json.loads(sys.argv[1]); '
+            'base = t._peak_mb(); spec = t.NetworkSpec.from_dict(spec); '
+            'ctx = [mx.cpu(i) for i in range(n)]; '
+            'st = t.ModuleStep(spec, batch, ctx, dtype) if mode == "module" else '
+            't.GluonStep(spec, batch, ctx, mode == "hybrid", dtype); '
+            '[st.train() for _ in range(steps)]; st.sync(); '
+            'print(json.dumps([base, t._peak_mb()]))')
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, '-c', code, json.dumps([spec.to_dict(), batch, mode, dtype, steps])],
-                         capture_output=True, text=True, cwd=root)
+    out = subprocess.run([sys.executable, '-c', code, json.dumps(
+        [spec.to_dict(), batch, mode, dtype, steps, devices])], capture_output=True, text=True,
+        cwd=root)
     if out.returncode != 0:
         return None
     base, peak = json.loads(out.stdout.strip().splitlines()[-1])
@@ -68,9 +71,11 @@ def memory_probe(spec, batch, mode, dtype, steps=2):
 
 
 class GluonStep(object):
-    """A training step of the Gluon model of `spec` on random data on `ctx`."""
+    """A training step of the Gluon model of `spec` on random data, the batch split over
+    the devices `ctx` (a list) as the training loop splits it."""
 
     def __init__(self, spec, batch, ctx, hybrid, dtype):
+        ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
         self.net = from_spec(spec)
         self.net.initialize(initializer(), ctx=ctx)
         if dtype == 'float16':
@@ -79,21 +84,25 @@ class GluonStep(object):
             self.net.hybridize(static_alloc=True, static_shape=True)
         self.trainer = FastTrainer(self.net.collect_params(), 'nag',
                                    dict(learning_rate=0.01, momentum=0.9, wd=1e-4,
-                                        multi_precision=dtype == 'float16'), kvstore=None)
+                                        multi_precision=dtype == 'float16'),
+                                   kvstore='device' if len(ctx) > 1 else None,
+                                   update_on_kvstore=False if len(ctx) > 1 else None)
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
-        self.x = mx.nd.random.uniform(-1, 1, (batch,) + self.net.input_shape, ctx=ctx,
-                                      dtype=dtype)
-        self.y = mx.nd.array(np.arange(batch) % spec.classes, ctx=ctx)
+        x = mx.nd.random.uniform(-1, 1, (batch,) + self.net.input_shape, dtype=dtype)
+        y = mx.nd.array(np.arange(batch) % spec.classes)
+        self.xs = gluon.utils.split_and_load(x, ctx)
+        self.ys = gluon.utils.split_and_load(y, ctx)
         self.batch = batch
 
     def train(self):
         with autograd.record():
-            loss = self.loss(self.net(self.x), self.y)
-        loss.backward()
+            losses = [self.loss(self.net(x), y) for x, y in zip(self.xs, self.ys)]
+        autograd.backward(losses)
         self.trainer.step(self.batch)
 
     def infer(self):
-        self.net(self.x)
+        for x in self.xs:
+            self.net(x)
 
     def sync(self):
         mx.nd.waitall()
@@ -107,14 +116,17 @@ class ModuleStep(object):
         shape = (batch,) + spec.input_shape
         if dtype == 'float16':
             raise UserError('the symbolic baseline runs in float32 only here')
-        self.mod = mx.mod.Module(sym, context=ctx)
+        self.mod = mx.mod.Module(sym, context=ctx)  # a list of devices splits the batch
         self.mod.bind(data_shapes=[('data', shape)],
                       label_shapes=[('softmax_label', (batch,))])
         self.mod.init_params(mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2))
-        self.mod.init_optimizer(kvstore=None, optimizer='nag', optimizer_params=dict(
+        # several devices: a 'device' kvstore sums their gradients, as the original's did
+        multi = isinstance(ctx, (list, tuple)) and len(ctx) > 1
+        self.mod.init_optimizer(kvstore='device' if multi else None, optimizer='nag',
+                                optimizer_params=dict(
             learning_rate=0.01, momentum=0.9, wd=1e-4, rescale_grad=1.0 / batch))
-        data = mx.nd.random.uniform(-1, 1, shape, ctx=ctx)
-        label = mx.nd.array(np.arange(batch) % spec.classes, ctx=ctx)
+        data = mx.nd.random.uniform(-1, 1, shape)
+        label = mx.nd.array(np.arange(batch) % spec.classes)
         self.batch = mx.io.DataBatch([data], [label])
 
     def train(self):
@@ -139,12 +151,15 @@ def _time(step, fn, iters):
 
 def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
                  dtype='float32', log=None):
-    """Throughput of every mode for the network `spec` (a NetworkSpec) at one batch size;
-    returns a dict of results."""
+    """Throughput of every mode for the network `spec` (a NetworkSpec) at one batch size on
+    the device `ctx` (or a list of devices, the batch split over them); returns a dict of
+    results."""
+    ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    ctx = ctxs if len(ctxs) > 1 else ctxs[0]
     steps, memory = {}, {}
-    gpu = ctx.device_type == 'gpu'
+    gpu = ctxs[0].device_type == 'gpu'
     for mode in modes:
-        before = _gpu_memory_mb(ctx) if gpu else None
+        before = _gpu_memory_mb(ctxs[0]) if gpu else None
         steps[mode] = ModuleStep(spec, batch, ctx, dtype) if mode == 'module' else \
             GluonStep(spec, batch, ctx, mode == 'hybrid', dtype)
         for _ in range(warmup):
@@ -153,8 +168,8 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
                 steps[mode].infer()  # the inference graph is built on its first call
         steps[mode].sync()
         # GPU: memory in use on the device after warm-up; CPU: peak RSS of a fresh process
-        memory[mode] = _gpu_memory_mb(ctx) - before if gpu else \
-            memory_probe(spec, batch, mode, dtype)
+        memory[mode] = _gpu_memory_mb(ctxs[0]) - before if gpu else \
+            memory_probe(spec, batch, mode, dtype, devices=len(ctxs))
     train = {m: [] for m in modes}
     infer = {m: [] for m in modes if m != 'imperative'}
     for r in range(repeat):
@@ -165,7 +180,7 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
         if log:
             log('  rep %d/%d: %s' % (r + 1, repeat, '  '.join(
                 '%s %.1f' % (m, train[m][-1]) for m in modes)))
-    out = dict(spec.to_dict(), batch_size=batch, device=str(ctx), dtype=dtype, iters=iters,
+    out = dict(spec.to_dict(), batch_size=batch, device=','.join(map(str, ctxs)), dtype=dtype, iters=iters,
                repeat=repeat, modes={})
     base = np.median(train['module']) if 'module' in train else None
     base_inf = np.median(infer['module']) if 'module' in infer else None

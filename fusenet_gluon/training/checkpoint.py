@@ -122,6 +122,8 @@ def save_state(net, trainer, files, epoch, info, logger):
     else:
         with atomic_path(states) as tmp:
             trainer.save_states(tmp)
+        if trainer.amp_state() is not None:
+            info = dict(info, amp_loss_scaler=trainer.amp_state())
     save_device_stats(net, files.device_stats(epoch))
     with atomic_path(files.state(epoch)) as tmp:
         with open(tmp, 'w') as f:
@@ -171,12 +173,12 @@ def load_device_stats(net, path, logger):
 def resume_point(files, epoch, epoch_size, logger):
     """Where a run resumed from checkpoint `epoch` continues: ``(begin epoch, batches to
     skip, update count, trainer-states file or None, the partial epoch's running metrics or
-    None)``."""
+    None, AMP's loss-scaler state or None)``."""
     info_path, states = files.state(epoch), files.states(epoch)
     if not os.path.isfile(info_path):
         logger.info('no trainer state beside %s: resuming with fresh momentum, lr steps before '
                     'epoch %d re-applied (as the original did)', files.prefix, epoch)
-        return epoch, 0, epoch * epoch_size, None, None
+        return epoch, 0, epoch * epoch_size, None, None, None
     with open(info_path) as f:
         info = json.load(f)
     states = states if os.path.isfile(states) else None
@@ -188,10 +190,10 @@ def resume_point(files, epoch, epoch_size, logger):
         logger.info('resuming from "%s": Epoch[%d] from batch %d, update %d', files.params(epoch),
                     epoch - 1, info['batches_done'] + 1, info['num_update'])
         return epoch - 1, info['batches_done'], info['num_update'], states, \
-            info.get('epoch_metrics')
+            info.get('epoch_metrics'), info.get('amp_loss_scaler')
     logger.info('resuming from "%s": %d epochs done, update %d, next Epoch[%d]',
                 files.params(epoch), epoch, info['num_update'], epoch)
-    return epoch, 0, info['num_update'], states, None
+    return epoch, 0, info['num_update'], states, None, info.get('amp_loss_scaler')
 
 
 # ---------------------------------------------------------------- the metrics file

@@ -24,7 +24,8 @@ from . import checkpoint
 from .console import close_logging, setup_logging
 from .distributed import Job, StopSignals
 from .metrics import RunningMetrics
-from .recipe import describe_schedule, initializer, make_loss, make_trainer, mix_targets
+from .recipe import (amp_dtype, describe_schedule, initializer, make_loss, make_trainer,
+                     mix_targets)
 
 __all__ = ['train', 'train_one_epoch', 'evaluate', 'end_epoch', 'NonFiniteLoss',
            'Interrupted']
@@ -138,11 +139,11 @@ def _open_data(run):
 def _place_network(run):
     """Initialise the network, or load the checkpoint to resume from, on the devices."""
     cfg = run.cfg
-    run.num_update, run.states_file, run.partial = 0, None, None
+    run.num_update, run.states_file, run.partial, run.amp_state = 0, None, None, None
     if cfg.load_epoch is not None:
         upstream.load_params(run.net, run.files.params(cfg.load_epoch), ctx=cfg.contexts)
-        run.begin_epoch, run.skip_batches, run.num_update, run.states_file, run.partial = \
-            checkpoint.resume_point(run.files, cfg.load_epoch,
+        run.begin_epoch, run.skip_batches, run.num_update, run.states_file, run.partial, \
+            run.amp_state = checkpoint.resume_point(run.files, cfg.load_epoch,
                                     run.epoch_size * run.job.updates_per_step, run.logger)
     else:
         run.net.initialize(initializer(), ctx=cfg.contexts)
@@ -157,10 +158,11 @@ def _make_trainer(run):
     trainer = run.trainer = make_trainer(run.net, cfg, job, run.epoch_size)
     if cfg.amp:
         from mxnet.contrib import amp
-        amp.init()
+        amp.init(target_dtype=amp_dtype(cfg.contexts))
         amp.init_trainer(trainer)
     if run.states_file:
         trainer.load_states(run.states_file)
+        trainer.load_amp_state(run.amp_state)
     elif run.num_update:
         # an original checkpoint has no trainer state: re-apply the lr steps already passed
         trainer.set_update_count(run.num_update)
@@ -219,11 +221,11 @@ def train_step(run, data, label, epoch, nbatch):
     with autograd.record():
         outs = [run.net(x) for x in xs]
         losses = [run.loss(o, y) for o, y in zip(outs, ys)]
-    if cfg.amp:
-        from mxnet.contrib import amp
-        with amp.scale_loss(losses, run.trainer) as scaled:
-            autograd.backward(scaled)
-    else:
+        if cfg.amp:  # the scaled loss must be recorded too, or backward has no graph
+            from mxnet.contrib import amp
+            with amp.scale_loss(losses, run.trainer) as scaled:
+                autograd.backward(scaled)
+    if not cfg.amp:
         autograd.backward(losses)
     run.trainer.step(run.step_batch)
     batch_loss = []

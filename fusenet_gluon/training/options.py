@@ -19,8 +19,10 @@ from .. import spec as net_spec
 from ..data import get_preset, lr_steps
 from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
+from ..gpu_support import check_gpus
 from ..utils import HelpFormatter, UserError, parse_ints
 from .checkpoint import RunFiles
+from .recipe import cpu_has_bfloat16
 from .distributed import KV_STORES, is_distributed
 
 #: num_depth when --depth is not given (the original options.py: DFN-MR2's 62)
@@ -90,7 +92,9 @@ def build_parser(imagenet=False):
     g.add_argument('--dtype', choices=['float32', 'float16'], default='float32',
                    help='float16 keeps float32 master weights (multi-precision); GPUs only')
     g.add_argument('--amp', action='store_true',
-                   help='automatic mixed precision (mxnet.contrib.amp); GPUs only')
+                   help='automatic mixed precision (mxnet.contrib.amp): float16 on GPUs, '
+                        'bfloat16 on CPUs with avx512_bf16/amx_bf16; weights and checkpoints '
+                        'stay float32')
     g.add_argument('--mode', choices=['hybrid', 'imperative'], default='hybrid',
                    help='hybrid: static_alloc/static_shape graph; imperative: for debugging')
     g.add_argument('--rand-seed', type=int, default=None,
@@ -278,10 +282,18 @@ def resolve(args, imagenet=False):
     steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
         parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
     contexts = get_contexts(args.gpus, args.cpu_devices)
-    if (args.amp or args.dtype == 'float16') and contexts[0].device_type == 'cpu':
+    check_gpus(contexts)  # a card this MXNet build has no code for: say so now
+    if args.dtype == 'float16' and contexts[0].device_type == 'cpu':
         # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
-        raise UserError('--dtype float16 and --amp need GPUs (--gpus 0,...); this run would '
-                        'use the CPU')
+        raise UserError('float16 weights (--dtype float16) need GPUs (--gpus 0,...); this run '
+                        'would use the CPU, where --amp trains in bfloat16 if the CPU has the '
+                        'instructions')
+    if args.amp and contexts[0].device_type == 'cpu' and not cpu_has_bfloat16():
+        # oneDNN cannot make bfloat16 kernels without them ("could not create a primitive
+        # descriptor iterator", seen on an AMD EPYC with AVX2 only)
+        raise UserError('--amp on the CPU trains in bfloat16 and needs the avx512_bf16 or '
+                        'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo): '
+                        'train in float32 here, or with --amp on GPUs')
     if args.batch_size % len(contexts):
         raise UserError('--batch-size %d does not split over %d devices'
                         % (args.batch_size, len(contexts)))

@@ -91,6 +91,23 @@ def make_trainer(net, cfg, job, epoch_size):
                        update_on_kvstore=update_on_kvstore)
 
 
+def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """Whether this CPU has the bfloat16 instructions MXNet's oneDNN kernels use
+    (``avx512_bf16`` or ``amx_bf16`` among the flags of /proc/cpuinfo)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = set(' '.join(l.split(':', 1)[1] for l in f
+                                 if l.startswith('flags')).split())
+    except OSError:
+        return False
+    return bool(flags & {'avx512_bf16', 'amx_bf16'})
+
+
+def amp_dtype(contexts):
+    """The reduced precision of ``--amp``: float16 on GPUs, bfloat16 on the CPU."""
+    return 'float16' if contexts[0].device_type == 'gpu' else 'bfloat16'
+
+
 def make_loss(cfg):
     """Softmax cross-entropy; dense targets when label smoothing or mixup make them soft."""
     return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (cfg.label_smoothing
