@@ -25,6 +25,7 @@ from . import spec as net_spec
 from .arch import is_imagenet
 from .timing import MODES, bench_config, machine
 from .training.options import get_contexts
+from .training.recipe import amp_dtype, cpu_has_bfloat16
 from .utils import HelpFormatter, UserError, parse_ints, run_cli
 
 
@@ -105,6 +106,10 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--repeat', type=int, default=3, help='timings per mode (median, spread)')
     p.add_argument('--dtype', choices=['float32', 'float16'], default='float32')
+    p.add_argument('--amp', action='store_true',
+                   help='time the Gluon modes with automatic mixed precision, as training '
+                        'does (float16 on a GPU, bfloat16 on a CPU with the instructions); '
+                        'the Module baseline stays float32')
     p.add_argument('--json', default=None, help='write the results to this file')
     p.add_argument('--markdown', action='store_true', help='print a markdown table')
     p.add_argument('--plot', default=None, help='PNG of throughput against depth and batch')
@@ -113,6 +118,12 @@ def main(argv=None):
     if len(ctxs) != 1 and ctxs[0].device_type == 'gpu':
         raise UserError('the benchmark runs on one GPU; give one GPU id (or --gpus "" '
                         '--cpu-devices N for N CPU devices)')
+    if args.amp:
+        if ctxs[0].device_type == 'cpu' and not cpu_has_bfloat16():
+            raise UserError('--amp on the CPU is bfloat16 and needs the avx512_bf16 or '
+                            'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo)')
+        from mxnet.contrib import amp
+        amp.init(target_dtype=amp_dtype(ctxs))
     modes = [m for m in args.modes.split(',') if m]
     bad = [m for m in modes if m not in MODES]
     if bad:
@@ -125,7 +136,8 @@ def main(argv=None):
             print('%s depth %s batch %d on %s ...' % (network, depth, batch,
                                                       ', '.join(map(str, ctxs))), flush=True)
             r = bench_config(spec, batch, ctxs, modes, args.iters, args.warmup,
-                             args.repeat, args.dtype, log=lambda s: print(s, flush=True))
+                             args.repeat, args.dtype, log=lambda s: print(s, flush=True),
+                             amp=args.amp)
             results.append(r)
             for mode, row in r['modes'].items():
                 print('  %-10s train %7.1f img/s (%.1f-%.1f)%s%s' % (

@@ -74,8 +74,9 @@ class GluonStep(object):
     """A training step of the Gluon model of `spec` on random data, the batch split over
     the devices `ctx` (a list) as the training loop splits it."""
 
-    def __init__(self, spec, batch, ctx, hybrid, dtype):
+    def __init__(self, spec, batch, ctx, hybrid, dtype, amp=False):
         ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
+        self.amp = amp
         self.net = from_spec(spec)
         self.net.initialize(initializer(), ctx=ctx)
         if dtype == 'float16':
@@ -87,6 +88,9 @@ class GluonStep(object):
                                         multi_precision=dtype == 'float16'),
                                    kvstore='device' if len(ctx) > 1 else None,
                                    update_on_kvstore=False if len(ctx) > 1 else None)
+        if amp:  # after amp.init (bench_config): float16 on GPUs, bfloat16 on the CPU
+            from mxnet.contrib import amp as mx_amp
+            mx_amp.init_trainer(self.trainer)
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
         x = mx.nd.random.uniform(-1, 1, (batch,) + self.net.input_shape, dtype=dtype)
         y = mx.nd.array(np.arange(batch) % spec.classes)
@@ -97,7 +101,12 @@ class GluonStep(object):
     def train(self):
         with autograd.record():
             losses = [self.loss(self.net(x), y) for x, y in zip(self.xs, self.ys)]
-        autograd.backward(losses)
+            if self.amp:
+                from mxnet.contrib import amp as mx_amp
+                with mx_amp.scale_loss(losses, self.trainer) as scaled:
+                    autograd.backward(scaled)
+        if not self.amp:
+            autograd.backward(losses)
         self.trainer.step(self.batch)
 
     def infer(self):
@@ -150,7 +159,7 @@ def _time(step, fn, iters):
 
 
 def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
-                 dtype='float32', log=None):
+                 dtype='float32', log=None, amp=False):
     """Throughput of every mode for the network `spec` (a NetworkSpec) at one batch size on
     the device `ctx` (or a list of devices, the batch split over them); returns a dict of
     results."""
@@ -161,7 +170,7 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
     for mode in modes:
         before = _gpu_memory_mb(ctxs[0]) if gpu else None
         steps[mode] = ModuleStep(spec, batch, ctx, dtype) if mode == 'module' else \
-            GluonStep(spec, batch, ctx, mode == 'hybrid', dtype)
+            GluonStep(spec, batch, ctx, mode == 'hybrid', dtype, amp)
         for _ in range(warmup):
             steps[mode].train()
             if mode != 'imperative':
@@ -180,8 +189,8 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
         if log:
             log('  rep %d/%d: %s' % (r + 1, repeat, '  '.join(
                 '%s %.1f' % (m, train[m][-1]) for m in modes)))
-    out = dict(spec.to_dict(), batch_size=batch, device=','.join(map(str, ctxs)), dtype=dtype, iters=iters,
-               repeat=repeat, modes={})
+    out = dict(spec.to_dict(), batch_size=batch, device=','.join(map(str, ctxs)), dtype=dtype,
+               amp=amp, iters=iters, repeat=repeat, modes={})
     base = np.median(train['module']) if 'module' in train else None
     base_inf = np.median(infer['module']) if 'module' in infer else None
     for mode in modes:

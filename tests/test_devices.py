@@ -145,3 +145,22 @@ def test_dist_sync_with_two_devices_per_worker(tmp_path):
         if not name.endswith(('running_mean', 'running_var')):
             np.testing.assert_array_equal(p0[name].data().asnumpy(),
                                           p1[name].data().asnumpy(), err_msg=name)
+
+
+def test_bench_splits_the_batch_over_cpu_devices(tmp_path):
+    from fusenet_gluon.training.recipe import cpu_has_bfloat16
+    out = str(tmp_path / 'b.json')
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.bench', '--depth', '14',
+                        '--batch-size', '8', '--iters', '1', '--warmup', '1', '--repeat', '1',
+                        '--modes', 'hybrid,module', '--cpu-devices', '2', '--json', out],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (res,) = json.load(open(out))['results']
+    assert res['device'] == 'cpu(0),cpu(1)' and res['modes']['hybrid']['train_img_s'] > 0
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.bench', '--cpu-devices', '0'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and '--cpu-devices must be at least 1' in r.stderr
+    if not cpu_has_bfloat16():
+        r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.bench', '--amp'], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and 'avx512_bf16' in r.stderr and 'Traceback' not in r.stderr
