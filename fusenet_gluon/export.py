@@ -10,7 +10,7 @@ import numpy as np
 
 from .utils import UserError, atomic_path
 
-__all__ = ['export_deploy', 'export_onnx', 'check_writable']
+__all__ = ['export_deploy', 'export_graph_deploy', 'export_onnx', 'check_writable']
 
 
 def check_writable(paths, force):
@@ -33,6 +33,25 @@ def export_deploy(net, output, force=False):
     net.export(tmp_prefix)
     for suffix, final in zip(('-symbol.json', '-0000.params'), paths):
         os.replace(tmp_prefix + suffix, final)
+    return paths
+
+
+def export_graph_deploy(net, output, force=False):
+    """The deployable pair built from the original's logits graph of `net` and its float32
+    checkpoint values (the mean over its devices), not from the hybridized graph: what an
+    AMP run exports, whose hybridized graph carries AMP's casts. Loads like
+    :func:`export_deploy`'s (``SymbolBlock.imports(..., ['data'], ...)``)."""
+    from . import symbols, upstream
+    paths = ['%s-symbol.json' % output, '%s-0000.params' % output]
+    check_writable(paths, force)
+    spec = net.spec
+    logits = symbols.get_logits(spec.network, spec.classes, spec.depth, spec.widen_factor,
+                                spec.blocks)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with atomic_path(paths[0]) as tmp:
+        logits.save(tmp)
+    with atomic_path(paths[1]) as tmp:
+        mx.nd.save(tmp, upstream.to_upstream_dict(net))
     return paths
 
 

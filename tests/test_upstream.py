@@ -207,3 +207,17 @@ def test_show_model_without_dot_says_how_to_get_it(tmp_path):
                         '--depth', '14', '--output', str(tmp_path / 'x')], cwd=ROOT,
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and 'graphviz' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_graph_deploy_export_matches_the_network(tmp_path):
+    """What an AMP run exports: the original's logits graph with the float32 checkpoint
+    values, loadable like HybridBlock.export's pair."""
+    from fusenet_gluon.export import export_graph_deploy
+    net = initialized('fuse3', depth=26)
+    sym_file, params_file = export_graph_deploy(net, str(tmp_path / 'sub' / 'deploy'))
+    back = mx.gluon.SymbolBlock.imports(sym_file, ['data'], params_file)
+    np.testing.assert_allclose(back(x32()).asnumpy(), net(x32()).asnumpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert {np.dtype(v.dtype).name for v in mx.nd.load(params_file).values()} == {'float32'}
+    with pytest.raises(FileExistsError):
+        export_graph_deploy(net, str(tmp_path / 'sub' / 'deploy'))

@@ -15,7 +15,7 @@ from mxnet import autograd, gluon
 
 from .. import upstream
 from ..data import get_loaders
-from ..export import export_deploy
+from ..export import export_deploy, export_graph_deploy
 from ..model_zoo import from_spec
 from ..seeds import batch_seed, repeat_epoch
 from ..plots import plot_runs
@@ -97,6 +97,9 @@ def _start(cfg, job, logger):
         logger.warning('note: %s', note)
     logger.info('start with arguments %s', cfg.arguments)
     run = Run(cfg, job, logger)
+    if cfg.amp:  # before the network is built, as MXNet's AMP guide has it
+        from mxnet.contrib import amp
+        amp.init(target_dtype=amp_dtype(cfg.contexts))
     run.net = from_spec(cfg.spec)
     nparams = sum(int(np.prod(p.shape)) for n, p in run.net.collect_params().items()
                   if not n.endswith(('running_mean', 'running_var')))
@@ -156,9 +159,8 @@ def _place_network(run):
 def _make_trainer(run):
     cfg, job = run.cfg, run.job
     trainer = run.trainer = make_trainer(run.net, cfg, job, run.epoch_size)
-    if cfg.amp:
+    if cfg.amp:  # amp.init() came before the network was built (_start)
         from mxnet.contrib import amp
-        amp.init(target_dtype=amp_dtype(cfg.contexts))
         amp.init_trainer(trainer)
     if run.states_file:
         trainer.load_states(run.states_file)
@@ -363,7 +365,9 @@ def finish(run):
             run.net.save_parameters(tmp)
         run.logger.info('worker %d: final parameters in %s', run.job.rank, path)
         return
-    for path in export_deploy(run.net, run.files.deploy, force=True):
+    # with AMP the hybridized graph carries AMP's casts: export the original's graph instead
+    export = export_graph_deploy if run.cfg.amp else export_deploy
+    for path in export(run.net, run.files.deploy, force=True):
         run.logger.info('exported %s', path)
     if run.cfg.plot:
         png = plot_runs([run.files.metrics], run.files.curves,
