@@ -393,3 +393,93 @@ def guess_network(shapes):
         return None
     return dict(network=network, depth=depth, widen_factor=shapes['g0_conv_weight'][0] // 16,
                 classes=shapes['cls_fc_weight'][0])
+
+
+# ---------------------------------------------------------------- the weight-shared ensemble
+#: The original's network/ensemble.py: the 2^3 component networks of the three-fusion net,
+#: weights shared across components, each with its own BatchNorm statistics and softmax.
+ENSEMBLE = 'ensemble'
+#: Components in the original's order (loops g3 outermost, g1 innermost, the left path
+#: first), named by the path each takes in g1 g2 g3: L the one-layer left path, R the deep
+#: right path. Component k (1..8) is ENSEMBLE_COMPONENTS[k - 1].
+ENSEMBLE_COMPONENTS = ('LLL', 'RLL', 'LRL', 'RRL', 'LLR', 'RLR', 'LRR', 'RRR')
+#: Every layer of the ensemble: BatchNorm momentum 0.99 (not 0.9), eps 2e-5.
+ENSEMBLE_BN_MOMENTUM = 0.99
+#: The stem has 16 channels at every width (the original's quirk: g1 then maps 16 -> 16w).
+ENSEMBLE_STEM_CHANNELS = 16
+#: The left path of a group is one 3x3 convolution, pad 1, stride as the group's first layer.
+ENSEMBLE_LEFT = 'left'
+#: Head of each component: average pooling 8x8, stride 1 (not global_pool), Flatten, FC.
+ENSEMBLE_HEAD_POOL = Pool(8, 1, 0, 'avg')
+
+
+def ensemble_blocks(net_depth):
+    """Right-path layers of g1, g2, g3 of the ensemble (the original's arithmetic).
+
+    b1 = (d - 2) // 3, b2 = (d - 2 - b1) // 2, b3 = d - 2 - b1 - b2; a depth with b1 <= 0
+    (below 5) builds no network.
+    """
+    check_positive_int(net_depth, 'net_depth')
+    b1 = (net_depth - EXCLUDED_LAYERS) // 3
+    b2 = (net_depth - EXCLUDED_LAYERS - b1) // 2
+    b3 = net_depth - EXCLUDED_LAYERS - b1 - b2
+    if b1 <= 0:
+        raise ValueError('net_depth %d leaves g1 of the ensemble without layers; the ensemble '
+                         'needs net_depth >= 5 (e.g. 14, 20, 26, ..., 110)' % net_depth)
+    return [b1, b2, b3]
+
+
+def ensemble_components(components=None):
+    """The components to build, checked, in the original's order: all eight by default."""
+    if components is None:
+        return ENSEMBLE_COMPONENTS
+    if isinstance(components, str):
+        components = [c.strip() for c in components.split(',') if c.strip()]
+    components = [str(c).upper() for c in components]
+    unknown = [c for c in components if c not in ENSEMBLE_COMPONENTS]
+    if unknown:
+        raise ValueError('unknown ensemble component(s) %s; the components are %s'
+                         % (', '.join(unknown), ', '.join(ENSEMBLE_COMPONENTS)))
+    if not components:
+        raise ValueError('the ensemble needs at least one component (of %s)'
+                         % ', '.join(ENSEMBLE_COMPONENTS))
+    repeated = sorted(set(c for c in components if components.count(c) > 1))
+    if repeated:
+        raise ValueError('ensemble component(s) %s given more than once' % ', '.join(repeated))
+    return tuple(c for c in ENSEMBLE_COMPONENTS if c in components)
+
+
+def ensemble_layout(net_depth, widen_factor, components=None):
+    """Every layer of every component, in the original's order.
+
+    Yields ``(number, component, layers)`` with number 1..8 as in the original, and layers
+    a list of ``(layer name, shared name, kin, kout, Conv, relu)``: the layer's own name
+    (its BatchNorm statistics are ``<layer>_bn_moving_mean``) and the name of the shared
+    weights (``<shared>_weight``, ``<shared>_bn_gamma``, ``<shared>_bn_beta``).
+    """
+    blocks = ensemble_blocks(net_depth)
+    widths = cifar_channels(widen_factor)
+    chosen = ensemble_components(components)
+    for number, component in enumerate(ENSEMBLE_COMPONENTS, 1):
+        if component not in chosen:
+            continue
+        tag = 'uncouple%02d' % number
+        layers = [(tag + 'g0_conv', 'g0', 3, ENSEMBLE_STEM_CHANNELS, Conv(3, 1, 1), True)]
+        kin = ENSEMBLE_STEM_CHANNELS
+        for g, (path, count) in enumerate(zip(component, blocks), 1):
+            kout = widths[g]
+            # the stride follows the original's widths (16w, 16w, 32w, 64w), not the input's
+            stride = conv_stride(widths[g - 1], kout)
+            group = '%sg%d' % (tag, g)
+            if path == 'L':
+                layers.append((group + '_skip_line', 'g%d_%s' % (g, ENSEMBLE_LEFT), kin, kout,
+                               Conv(3, stride, 1), False))
+            else:
+                for j in range(1, count + 1):
+                    layers.append(('%s_b%d_conv3' % (group, j), 'g%d_b%d_right2' % (g, j),
+                                   kin, kout, Conv(3, stride if j == 1 else 1, 1),
+                                   j < count))
+                    kin = kout
+            kin = kout
+            layers.append((group + '_relu', None, kout, kout, None, True))
+        yield number, component, layers

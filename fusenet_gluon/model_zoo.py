@@ -19,7 +19,8 @@ from .spec import NetworkSpec
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock',
-           'CifarFuseNet', 'ImageNetFuseNet', 'get_model', 'from_spec', 'list_models']
+           'CifarFuseNet', 'ImageNetFuseNet', 'EnsembleNet', 'get_model', 'from_spec',
+           'list_models']
 
 
 # ---------------------------------------------------------------- CIFAR/SVHN layers
@@ -382,6 +383,89 @@ class ImageNetFuseNet(HybridBlock):
         return self.spec.input_shape
 
 
+# ---------------------------------------------------------------- the weight-shared ensemble
+class EnsembleNet(HybridBlock):
+    """The original's weight-shared ensemble (``network/ensemble.py``): the 2^3 component
+    networks of the three-fusion net N_f3, each a chain of the left (L, one 3x3 layer) or
+    right (R, the group's layers) path of every group, with its own head.
+
+    Parameters
+    ----------
+    depth : int
+        The original's net_depth (also spelled ``net_depth``/``num_depth``), >= 5.
+    widen_factor : int, default 1
+    classes : int, default 10
+    components : sequence of str, optional
+        Which components (``'LLL'``, ``'RLL'``, ... ``'RRR'``); default all eight.
+    share_weights : bool, default True
+        As the original: every layer takes its weight, gamma and beta from the parameters
+        shared by all components (``g0_weight``, ``g1_left_bn_gamma``,
+        ``g2_b1_right2_weight``, ``fc_weight``, ...). False gives each component its own,
+        named ``uncoupleNN_`` + the shared name (``uncouple08_g1_b1_right2_weight``).
+
+    Each component keeps its own BatchNorm statistics (``uncouple01g0_conv_bn_running_mean``).
+    Input (N, 3, 32, 32); output (components, N, classes): each component's logits, in the
+    original's order.
+    """
+
+    def __init__(self, depth, widen_factor=1, classes=10, components=None, share_weights=True,
+                 **kwargs):
+        kwargs.setdefault('prefix', '')
+        super(EnsembleNet, self).__init__(**kwargs)
+        self.spec = NetworkSpec(arch.ENSEMBLE, depth, widen_factor, classes,
+                                components=components, share_weights=share_weights)
+        self.layout = list(arch.ensemble_layout(depth, widen_factor, self.spec.components))
+        self._own = {n: '' if share_weights else 'uncouple%02d_' % n for n, _, _ in self.layout}
+        width = arch.cifar_channels(widen_factor)[-1]
+        with self.name_scope():
+            for number, _, layers in self.layout:
+                own = self._own[number]
+                for name, weights, kin, kout, conv, _ in layers:
+                    if conv is None:
+                        continue
+                    self._param(own + weights + '_weight', (kout, kin, conv.kernel, conv.kernel))
+                    self._param(own + weights + '_bn_gamma', (kout,), 'ones')
+                    self._param(own + weights + '_bn_beta', (kout,), 'zeros')
+                    self._param(name + '_bn_running_mean', (kout,), 'zeros', False)
+                    self._param(name + '_bn_running_var', (kout,), 'ones', False)
+                self._param(own + 'fc_weight', (classes, width))
+                self._param(own + 'fc_bias', (classes,), 'zeros')
+
+    def _param(self, name, shape, init=None, learned=True):
+        if name not in self._reg_params:  # shared weights are registered once
+            setattr(self, name, self.params.get(
+                name, shape=shape, init=init, grad_req='write' if learned else 'null',
+                differentiable=learned))
+
+    def hybrid_forward(self, F, x, **p):
+        outputs = []
+        for number, _, layers in self.layout:
+            own, y = self._own[number], x
+            for name, weights, _, kout, conv, relu in layers:
+                if conv is None:
+                    y = F.Activation(y, act_type='relu')
+                    continue
+                y = F.Convolution(y, p[own + weights + '_weight'], num_filter=kout,
+                                  kernel=(conv.kernel,) * 2, stride=(conv.stride,) * 2,
+                                  pad=(conv.pad,) * 2, no_bias=True)
+                y = F.BatchNorm(y, p[own + weights + '_bn_gamma'], p[own + weights + '_bn_beta'],
+                                p[name + '_bn_running_mean'], p[name + '_bn_running_var'],
+                                fix_gamma=False, momentum=arch.ENSEMBLE_BN_MOMENTUM,
+                                eps=arch.BN_EPS)
+                if relu:
+                    y = F.Activation(y, act_type='relu')
+            pool = arch.ENSEMBLE_HEAD_POOL
+            y = F.Pooling(y, kernel=(pool.kernel,) * 2, stride=(pool.stride,) * 2,
+                          pool_type=pool.pool_type)
+            outputs.append(F.FullyConnected(F.Flatten(y), p[own + 'fc_weight'],
+                                            p[own + 'fc_bias'], num_hidden=self.spec.classes))
+        return F.stack(*outputs, axis=0)
+
+    @property
+    def input_shape(self):
+        return self.spec.input_shape
+
+
 # ---------------------------------------------------------------- the registry
 def _depth(depth, num_depth):
     """``depth`` and the original's spelling ``num_depth`` are one argument."""
@@ -427,6 +511,16 @@ _MODELS = {name: _cifar(name) for name in arch.CIFAR_NETWORKS}
 _MODELS.update({alias: _MODELS[target] for alias, target in arch.ALIASES.items()})
 _MODELS.update({name: _paper_variant(name) for name in arch.PAPER_VARIANTS})
 _MODELS.update({name: _imagenet(name) for name in arch.IMAGENET_NETWORKS})
+
+
+def _ensemble(depth=None, widen_factor=1, classes=10, components=None, share_weights=True,
+              num_depth=None, net_depth=None, **kwargs):
+    return EnsembleNet(_depth(_depth(depth, num_depth), net_depth), widen_factor, classes,
+                       components, share_weights, **kwargs)
+
+
+_ensemble.__doc__ = 'The original\'s weight-shared ensemble; see EnsembleNet.'
+_MODELS[arch.ENSEMBLE] = _ensemble
 
 
 def list_models():

@@ -32,6 +32,10 @@ class NetworkSpec(object):
         Default 10 (CIFAR family) or 1000 (ImageNet).
     blocks : tuple of 4 ints, optional
         ImageNet only: blocks of g1..g4 (default: the original code's).
+    components : tuple of str, optional
+        The ensemble only: which of its components (default all eight).
+    share_weights : bool, default True
+        The ensemble only: whether the components share their weights (as the original).
 
     Raises ``ValueError`` naming the valid choices for anything that builds no network.
     """
@@ -40,6 +44,8 @@ class NetworkSpec(object):
     widen_factor: int = 1
     classes: Optional[int] = None
     blocks: Optional[Tuple[int, ...]] = None
+    components: Optional[Tuple[str, ...]] = None
+    share_weights: bool = True
 
     def __post_init__(self):
         name = self.network.lower() if isinstance(self.network, str) else self.network
@@ -51,7 +57,20 @@ class NetworkSpec(object):
             self._set(network=network, depth=depth, widen_factor=width)
         else:
             self._set(network=arch.canonical_name(name))
-        if self.imagenet:
+        if self.network != arch.ENSEMBLE and (self.components is not None
+                                              or not self.share_weights):
+            raise ValueError('components and weight sharing are options of the ensemble, not '
+                             'of %r' % self.network)
+        if self.network == arch.ENSEMBLE:
+            if self.depth is None:
+                raise ValueError("the ensemble needs a depth (the original's net_depth), "
+                                 'e.g. 14, 20, 26')
+            arch.ensemble_blocks(self.depth)
+            chosen = arch.ensemble_components(self.components)
+            self._set(components=None if chosen == arch.ENSEMBLE_COMPONENTS else chosen,
+                      classes=10 if self.classes is None else self.classes,
+                      share_weights=bool(self.share_weights))
+        elif self.imagenet:
             self._set(blocks=arch.imagenet_blocks(self.network, self.blocks),
                       classes=1000 if self.classes is None else self.classes, depth=None)
         elif self.network in arch.CIFAR_NETWORKS:
@@ -86,6 +105,14 @@ class NetworkSpec(object):
         return arch.is_imagenet(self.network)
 
     @property
+    def component_names(self):
+        """The ensemble's components in their order (all eight unless a subset was chosen);
+        None for every other network."""
+        if self.network != arch.ENSEMBLE:
+            return None
+        return self.components or arch.ENSEMBLE_COMPONENTS
+
+    @property
     def input_shape(self):
         """``(3, H, W)`` of one input image."""
         size = arch.input_size(self.network)
@@ -95,7 +122,11 @@ class NetworkSpec(object):
     def built_depth(self):
         """The num_depth of the network this builds (``arch.built_depth``): 14 for cross at
         15, which builds the same blocks. None for ImageNet networks."""
-        return None if self.imagenet else arch.built_depth(self.network, self.depth)
+        if self.imagenet:
+            return None
+        if self.network == arch.ENSEMBLE:
+            return self.depth
+        return arch.built_depth(self.network, self.depth)
 
     @property
     def tag(self):
@@ -105,7 +136,10 @@ class NetworkSpec(object):
             if self.blocks == arch.IMAGENET_BLOCKS[self.network]:
                 return self.network
             return '%s_b%s' % (self.network, '-'.join(map(str, self.blocks)))
-        return '%s_d%dw%d' % (self.network, self.built_depth, self.widen_factor)
+        tag = '%s_d%dw%d' % (self.network, self.built_depth, self.widen_factor)
+        if self.components:
+            tag += '_' + '-'.join(self.components)
+        return tag if self.share_weights else tag + '_unshared'
 
     @property
     def label(self):
@@ -117,12 +151,16 @@ class NetworkSpec(object):
         """Keyword arguments of :func:`~fusenet_gluon.model_zoo.get_model` for this network."""
         if self.imagenet:
             return dict(classes=self.classes, blocks=self.blocks)
-        return dict(depth=self.depth, widen_factor=self.widen_factor, classes=self.classes)
+        out = dict(depth=self.depth, widen_factor=self.widen_factor, classes=self.classes)
+        if self.network == arch.ENSEMBLE:
+            out.update(components=self.components, share_weights=self.share_weights)
+        return out
 
     def to_dict(self):
         """A JSON-ready dict (what a run's ``-run.json`` stores under ``model``)."""
         out = dataclasses.asdict(self)
         out['blocks'] = list(self.blocks) if self.blocks else None
+        out['components'] = list(self.components) if self.components else None
         return out
 
     @classmethod
@@ -130,8 +168,9 @@ class NetworkSpec(object):
         """The inverse of :meth:`to_dict`; unknown keys are ignored."""
         keys = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in values.items() if k in keys and v is not None}
-        if 'blocks' in values:
-            values['blocks'] = tuple(values['blocks'])
+        for key in ('blocks', 'components'):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
@@ -161,6 +200,13 @@ def add_arguments(parser, family=None, required=True):
                                  'the 56-layer DFN-MR1' + (' (default: 62)' if family else ''))
         parser.add_argument('--widen-factor', type=int, default=None,
                             help='channel multiplier w: widths 16w, 32w, 64w (default: 1)')
+    if family != 'imagenet':
+        parser.add_argument('--components', default=None, metavar='LIST',
+                            help='ensemble only: its components to build, a comma list of '
+                                 '%s (default: all eight)' % ','.join(arch.ENSEMBLE_COMPONENTS))
+        parser.add_argument('--no-weight-sharing', action='store_true',
+                            help='ensemble only: each component its own weights (the '
+                                 "paper's Table 2, W/O)")
     if family != 'cifar':
         parser.add_argument('--blocks', default=None,
                             help='ImageNet blocks of g1..g4, e.g. 2,2,8,2 (the paper); default: '
@@ -185,8 +231,11 @@ def from_args(args, classes=None, default_depth=None):
         depth = default_depth
     if classes is None:
         classes = getattr(args, 'classes', None)
+    components = getattr(args, 'components', None)
+    if isinstance(components, str):
+        components = tuple(c.strip() for c in components.split(','))
     try:
         return NetworkSpec(network, depth, getattr(args, 'widen_factor', None) or 1, classes,
-                           blocks)
+                           blocks, components, not getattr(args, 'no_weight_sharing', False))
     except ValueError as err:
         raise UserError(str(err)) from None

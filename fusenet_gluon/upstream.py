@@ -22,7 +22,7 @@ def upstream_symbol(net):
     of this zoo, or of a :class:`~fusenet_gluon.spec.NetworkSpec`."""
     spec = getattr(net, 'spec', net)
     return symbols.get_symbol(spec.network, spec.classes, spec.depth, spec.widen_factor,
-                              spec.blocks)
+                              spec.blocks, spec.components, spec.share_weights)
 
 
 def checkpoint_paths(prefix, epoch):
@@ -154,7 +154,7 @@ def save_checkpoint(net, prefix, epoch, symbol=None):
         symbol = upstream_symbol(net)
     params = to_upstream_dict(net)
     graph_names = set('arg:' + n for n in symbol.list_arguments()
-                      if n not in ('data', 'softmax_label'))
+                      if n != 'data' and not (n.startswith('softmax') and n.endswith('_label')))
     graph_names |= set('aux:' + n for n in symbol.list_auxiliary_states())
     if graph_names != set(params):
         raise ValueError('the network does not match its graph: %s'

@@ -11,6 +11,6 @@ keeps the original repository's spelling, one module per network with its
 from fusenet_gluon.symbols import get_logits, get_symbol  # noqa: F401
 
 __all__ = ['get_symbol', 'get_logits', 'plain', 'resnet', 'cross', 'half', 'side', 'fuse3',
-           'fuse6', 'imagenet_cross', 'imagenet_resnet']
-from . import (cross, fuse3, fuse6, half, imagenet_cross, imagenet_resnet,  # noqa: F401,E402
-               plain, resnet, side)
+           'fuse6', 'ensemble', 'imagenet_cross', 'imagenet_resnet']
+from . import (cross, ensemble, fuse3, fuse6, half, imagenet_cross,  # noqa: F401,E402
+               imagenet_resnet, plain, resnet, side)

@@ -197,7 +197,7 @@ def test_unknown_network_lists_models():
 def test_registry_names_and_aliases():
     assert set(list_models()) == {'plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6',
                                   'dfn_mr', 'dfn_il', 'dfn_mr1', 'dfn_mr2', 'dfn_mr3',
-                                  'imagenet_cross', 'imagenet_resnet'}
+                                  'ensemble', 'imagenet_cross', 'imagenet_resnet'}
     assert get_model('dfn_mr', depth=14).spec['network'] == 'cross'
     assert get_model('dfn_il', depth=14).spec.network == 'half'
 

@@ -13,6 +13,6 @@ under the original's import path.
 from .graphs import get_logits, get_symbol  # noqa: F401
 
 __all__ = ['get_symbol', 'get_logits', 'plain', 'resnet', 'cross', 'half', 'side', 'fuse3',
-           'fuse6', 'imagenet_cross', 'imagenet_resnet']
-from . import (cross, fuse3, fuse6, half, imagenet_cross, imagenet_resnet,  # noqa: F401,E402
-               plain, resnet, side)
+           'fuse6', 'ensemble', 'imagenet_cross', 'imagenet_resnet']
+from . import (cross, ensemble, fuse3, fuse6, half, imagenet_cross,  # noqa: F401,E402
+               imagenet_resnet, plain, resnet, side)

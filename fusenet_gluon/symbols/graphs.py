@@ -179,13 +179,72 @@ def imagenet_logits(network, num_classes=1000, blocks=None):
     return imagenet_head(data, num_classes)
 
 
+# ---------------------------------------------------------------- the weight-shared ensemble
+def ensemble_logits(num_classes, net_depth, widen_factor=1, components=None,
+                    share_weights=True):
+    """The ensemble's components up to their logits: ``[(number, component, fc), ...]``.
+
+    Every layer of every component names its own Convolution, BatchNorm and ReLU (so each
+    component has its own BatchNorm statistics) and takes its weight, gamma and beta from
+    variables shared across the components (``g0_weight``, ``g1_left_bn_gamma``,
+    ``g2_b1_right2_weight``, ``fc_weight``, ...). Without sharing each component has its
+    own, prefixed ``uncoupleNN_`` (``uncouple08_g1_b1_right2_weight``).
+    """
+    arch.check_positive_int(num_classes, 'num_classes')
+    data = mx.sym.Variable(name='data')
+    variables = {}
+
+    def shared(name):
+        if name not in variables:
+            variables[name] = mx.sym.Variable(name=name)
+        return variables[name]
+
+    out = []
+    for number, component, layers in arch.ensemble_layout(net_depth, widen_factor,
+                                                          components):
+        own = '' if share_weights else 'uncouple%02d_' % number
+        x = data
+        for name, weights, _, kout, spec, relu in layers:
+            if spec is None:  # the group's ReLU
+                x = _relu(name, x)
+                continue
+            x = mx.sym.Convolution(name=name, data=x, weight=shared(own + weights + '_weight'),
+                                   num_filter=kout, kernel=(spec.kernel,) * 2,
+                                   stride=(spec.stride,) * 2, pad=(spec.pad,) * 2, no_bias=True)
+            x = mx.sym.BatchNorm(name=name + '_bn', data=x, fix_gamma=False,
+                                 momentum=arch.ENSEMBLE_BN_MOMENTUM, eps=arch.BN_EPS,
+                                 gamma=shared(own + weights + '_bn_gamma'),
+                                 beta=shared(own + weights + '_bn_beta'))
+            if relu:
+                x = _relu(name + '_relu', x)
+        head = 'n%d' % number
+        pool = arch.ENSEMBLE_HEAD_POOL
+        x = mx.sym.Pooling(name=head + 'global_pool', data=x, kernel=(pool.kernel,) * 2,
+                           stride=(pool.stride,) * 2, pool_type=pool.pool_type)
+        x = mx.sym.Flatten(name=head + 'flatten', data=x)
+        x = mx.sym.FullyConnected(name=head + 'fc_score', data=x, num_hidden=num_classes,
+                                  weight=shared(own + 'fc_weight'), bias=shared(own + 'fc_bias'))
+        out.append((number, component, x))
+    return out
+
+
+def ensemble_symbol(num_classes, net_depth, widen_factor=1, components=None,
+                    share_weights=True):
+    """The original's ensemble graph: the ``Group`` of one ``SoftmaxOutput`` per component,
+    ``softmax1`` .. ``softmax8`` (numbered as the original numbers the components)."""
+    return mx.sym.Group([mx.sym.SoftmaxOutput(name='softmax%d' % number, data=fc)
+                         for number, _, fc in ensemble_logits(
+                             num_classes, net_depth, widen_factor, components, share_weights)])
+
+
 # ---------------------------------------------------------------- whole graphs
 def with_softmax(logits):
     """Close a logits graph the way the original did: ``SoftmaxOutput`` named ``softmax``."""
     return mx.sym.SoftmaxOutput(name='softmax', data=logits)
 
 
-def get_symbol(network, num_classes, num_depth=None, widen_factor=1, blocks=None):
+def get_symbol(network, num_classes, num_depth=None, widen_factor=1, blocks=None,
+               components=None, share_weights=True):
     """The original training graph of `network`, ending in ``SoftmaxOutput('softmax')``.
 
     Parameters
@@ -200,7 +259,14 @@ def get_symbol(network, num_classes, num_depth=None, widen_factor=1, blocks=None
         Channel multiplier w (CIFAR family only).
     blocks : tuple of 4 ints, optional
         Blocks per group (ImageNet only); the original's by default.
+    components, share_weights :
+        The ensemble only: which components (default all eight) and whether they share
+        weights (default, as the original).
     """
+    if arch.canonical_name(network) == arch.ENSEMBLE:
+        if num_depth is None:
+            raise ValueError('net_depth is required for the ensemble (e.g. 14, 20, 26)')
+        return ensemble_symbol(num_classes, num_depth, widen_factor, components, share_weights)
     return with_softmax(get_logits(network, num_classes, num_depth, widen_factor, blocks))
 
 

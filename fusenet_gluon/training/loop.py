@@ -23,7 +23,7 @@ from ..utils import UserError, atomic_path, progress_bar
 from . import checkpoint
 from .console import close_logging, setup_logging
 from .distributed import Job, StopSignals
-from .metrics import RunningMetrics
+from .metrics import RunningMetrics, ensemble_log_probs
 from .recipe import (amp_dtype, describe_schedule, initializer, make_loss, make_trainer,
                      mix_targets)
 
@@ -232,7 +232,8 @@ def train_step(run, data, label, epoch, nbatch):
     run.trainer.step(run.step_batch)
     batch_loss = []
     for o, h, l in zip(outs, hs, losses):
-        stats = RunningMetrics.batch(o, h, l, cfg.top5)
+        stats = RunningMetrics.batch(ensemble_log_probs(o) if o.ndim == 3 else o, h, l,
+                                     cfg.top5)
         run.metrics.add(stats)
         run.window.add(stats)
         batch_loss.append(stats['loss'] / max(stats['n'], 1))
@@ -289,15 +290,28 @@ def epoch_batches(loader, epoch, count):
         rep += 1
 
 
-def evaluate(net, loader, ctxs, dtype='float32', top5=False):
-    """Validation loss and accuracy over every record of `loader`, split over `ctxs`."""
+def evaluate(net, loader, ctxs, dtype='float32', top5=False, components=None):
+    """Validation loss and accuracy over every record of `loader`, split over `ctxs`.
+
+    For an ensemble (outputs of shape (components, N, classes), `components` their names)
+    the loss and accuracy are the ensemble's (:func:`ensemble_log_probs`), and
+    ``'components'`` maps each component to its own accuracy."""
     metrics = RunningMetrics(top5)
+    each = {c: RunningMetrics(top5) for c in components or ()}
     for data, label in loader:
         parts = gluon.utils.split_and_load(data.astype(dtype), ctxs, even_split=False)
         labels = gluon.utils.split_and_load(label, ctxs, even_split=False)
         for x, y in zip(parts, labels):
-            metrics.update(net(x), y)
-    return metrics.get()
+            out = net(x)
+            if out.ndim == 3:
+                for k, c in enumerate(components):
+                    each[c].update(out[k], y)
+                out = ensemble_log_probs(out)
+            metrics.update(out, y)
+    result = metrics.get()
+    if each:
+        result['components'] = {c: m.get()['acc'] for c, m in each.items()}
+    return result
 
 
 def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
@@ -321,6 +335,10 @@ def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
                   img_per_s=round(seen / max(train_time, 1e-9), 1))
     if cfg.top5:
         record['val_top5'] = val['top5']
+    if 'components' in val:  # the ensemble: each component's test accuracy
+        record['val_acc_components'] = val['components']
+        logger.info('Epoch[%d] Validation-accuracy of each component: %s', epoch, ', '.join(
+            '%s=%f' % kv for kv in val['components'].items()))
     if run.rank0:
         checkpoint.append_metrics(run.files.metrics, record)
     run.trainer.refresh()
@@ -346,7 +364,8 @@ def train(cfg):
             for epoch in range(run.begin_epoch, cfg.num_epochs):
                 tic = time.time()
                 train_m, seen, train_time = train_one_epoch(run, epoch)
-                val = evaluate(run.net, run.val_data, cfg.contexts, cfg.dtype, cfg.top5)
+                val = evaluate(run.net, run.val_data, cfg.contexts, cfg.dtype, cfg.top5,
+                               cfg.spec.component_names)
                 end_epoch(run, epoch, train_m, val, seen, train_time, tic)
     except NonFiniteLoss as err:
         raise NonFiniteLoss('%s; stopping. The last good checkpoint is %s' % (

@@ -1,7 +1,21 @@
 """Training and validation metrics: cross-entropy and top-1 (top-5) accuracy."""
+import mxnet as mx
 import numpy as np
 
-__all__ = ['RunningMetrics']
+__all__ = ['RunningMetrics', 'ensemble_log_probs']
+
+
+def ensemble_log_probs(outputs):
+    """The prediction of an ensemble from its components' logits (components, N, classes):
+    the log of the mean of their softmax probabilities, the standard choice (the paper does
+    not spell it out). As logits it gives the ensemble's accuracy and cross-entropy.
+
+    Computed as a log-mean-exp of the components' log-probabilities: the mean of the
+    probabilities themselves underflows to 0 for a confidently wrong class, and its log to
+    minus infinity."""
+    logp = mx.nd.log_softmax(outputs, axis=-1)
+    top = logp.max(axis=0, keepdims=True)
+    return (top + mx.nd.log(mx.nd.exp(logp - top).mean(axis=0, keepdims=True)))[0]
 
 
 class RunningMetrics(object):

@@ -12,6 +12,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+from ..arch import ENSEMBLE
 from ..optim import FastTrainer
 
 __all__ = ['OriginalInit', 'initializer', 'make_scheduler', 'make_trainer', 'make_loss',
@@ -108,10 +109,26 @@ def amp_dtype(contexts):
     return 'float16' if contexts[0].device_type == 'gpu' else 'bfloat16'
 
 
+class SummedLoss(object):
+    """The ensemble's objective: the sum of its components' losses, each component's logits
+    against the same targets, as the original's Group of SoftmaxOutputs trains them."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def __call__(self, outputs, targets):
+        total = self.loss(outputs[0], targets)
+        for k in range(1, outputs.shape[0]):
+            total = total + self.loss(outputs[k], targets)
+        return total
+
+
 def make_loss(cfg):
-    """Softmax cross-entropy; dense targets when label smoothing or mixup make them soft."""
-    return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (cfg.label_smoothing
+    """Softmax cross-entropy (summed over the components of the ensemble); dense targets
+    when label smoothing or mixup make them soft."""
+    loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (cfg.label_smoothing
                                                                 or cfg.mixup))
+    return SummedLoss(loss) if cfg.spec.network == ENSEMBLE else loss
 
 
 def mix_targets(data, label, classes, smooth, alpha, seed):

@@ -1,0 +1,6 @@
+"""The original `network/ensemble.py`: get_symbol(num_classes=10, net_depth=20, widen_factor=1)."""
+from . import graphs
+
+
+def get_symbol(num_classes=10, net_depth=20, widen_factor=1):
+    return graphs.ensemble_symbol(num_classes, net_depth, widen_factor)
