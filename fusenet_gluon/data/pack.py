@@ -6,6 +6,7 @@
     python -m fusenet_gluon.data.pack imagenet SRC_DIR OUT_DIR   # SRC_DIR/{train,val}/CLASS/*.JPEG
     python -m fusenet_gluon.data.pack folder   SRC_DIR OUT.rec [--resize 480]  # one subfolder a class
     python -m fusenet_gluon.data.pack digits   OUT_DIR           # the bundled default data
+    python -m fusenet_gluon.data.pack mnist-idx /usr/share/datasets/fashion-mnist OUT_DIR
 
 CIFAR and SVHN images are stored losslessly (PNG); image folders as JPEG (quality 95), the
 shorter side resized to 480 as the original stored ImageNet. ``imagenet`` writes the
@@ -17,6 +18,7 @@ set's preset from ``--data-dir`` alone. Existing files are never overwritten unl
 import argparse
 import os
 import pickle
+import struct
 
 import numpy as np
 
@@ -99,6 +101,55 @@ def load_svhn(src, extra=True):
         parts.append(_svhn(os.path.join(src, 'extra_32x32.mat')))
     train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     return train, _svhn(os.path.join(src, 'test_32x32.mat'))
+
+
+#: The official MNIST-format files (MNIST, Fashion-MNIST, KMNIST), gzipped or not.
+IDX_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+             'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+#: 28x28 images are padded by 2 pixels of 0 on every side to 32x32: every pixel is kept.
+IDX_PAD = 2
+
+
+def read_idx(path):
+    """An idx file (the MNIST format: big-endian magic 0x0000 08 NDIM, the dimensions, then
+    unsigned bytes) as a NumPy array; ``.gz`` files are read through gzip."""
+    import gzip
+    opener = gzip.open if path.endswith('.gz') else open
+    try:
+        with opener(path, 'rb') as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:3] != b'\x00\x00\x08' or not 1 <= head[3] <= 4:
+                raise UserError('%s is not an idx file of unsigned bytes' % path)
+            dims = struct.unpack('>%dI' % head[3], f.read(4 * head[3]))
+            data = np.frombuffer(f.read(), np.uint8)
+    except OSError as err:
+        raise UserError('cannot read %s (%s)' % (path, err)) from None
+    if data.size != int(np.prod(dims)):
+        raise UserError('%s holds %d bytes where its header promises %s'
+                        % (path, data.size, 'x'.join(map(str, dims))))
+    return data.reshape(dims)
+
+
+def _idx_path(src, name):
+    for candidate in (name + '.gz', name):
+        if os.path.isfile(os.path.join(src, candidate)):
+            return os.path.join(src, candidate)
+    raise FileNotFoundError('missing input: %s(.gz) in %s' % (name, src))
+
+
+def load_mnist_idx(src):
+    """Training and test arrays from a folder of the official MNIST-format files, as 32x32
+    RGB: each 28x28 grey image padded with 2 black pixels a side, copied to 3 channels."""
+    out = []
+    for part in ('train', 'test'):
+        images = read_idx(_idx_path(src, IDX_FILES[part][0]))
+        labels = read_idx(_idx_path(src, IDX_FILES[part][1])).astype(np.int64)
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise UserError('%s: expected N images of HxW and N labels, got %s and %s'
+                            % (src, images.shape, labels.shape))
+        padded = np.pad(images, ((0, 0), (IDX_PAD, IDX_PAD), (IDX_PAD, IDX_PAD)))
+        out.append((labels, np.repeat(padded[..., None], 3, axis=3)))
+    return out[0], out[1]
 
 
 def folder_items(src, resize=480):
@@ -217,6 +268,18 @@ def main(argv=None):
                             'original stored ImageNet)')
         p.add_argument('--quality', type=int, default=95, help='JPEG quality')
         p.add_argument('--force', action='store_true', help='overwrite existing files')
+    p = sub.add_parser('mnist-idx', help='pack a folder of the official MNIST-format files '
+                                         '(Fashion-MNIST, MNIST, KMNIST) to 32x32 RGB')
+    p.add_argument('src', help='folder with train-images-idx3-ubyte(.gz), train-labels-...,'
+                               ' t10k-images-..., t10k-labels-... (Fashion-MNIST: apt-get '
+                               'install dataset-fashion-mnist, /usr/share/datasets/'
+                               'fashion-mnist)')
+    p.add_argument('out', help='output folder for train.rec and test.rec')
+    p.add_argument('--dataset', default='fashion-mnist',
+                   help='the data set the files hold, written to dataset.json (the '
+                        'fashion-mnist preset has its statistics; others train with '
+                        '--dataset)')
+    p.add_argument('--force', action='store_true', help='overwrite existing files')
     p = sub.add_parser('digits', help="pack scikit-learn's digits (the default data)")
     p.add_argument('out', help='output folder for train.rec and test.rec')
     p.add_argument('--force', action='store_true', help='overwrite existing files')
@@ -233,6 +296,8 @@ def main(argv=None):
         from .digits import load_images
         xtr, ytr, xte, yte = load_images()
         pack_pair(args.out, (ytr, xtr), (yte, xte), args.force, 'digits')
+    elif args.kind == 'mnist-idx':
+        pack_pair(args.out, *load_mnist_idx(args.src), args.force, args.dataset)
     elif args.kind == 'imagenet':
         pack_imagenet(args.src, args.out, args.resize, args.quality, args.force)
     else:

@@ -33,6 +33,11 @@ IMAGENET_FB_STD = (58.395, 57.120, 57.375)
 DIGITS_MEAN = (77.865, 77.865, 77.865)
 DIGITS_STD = (82.534, 82.534, 82.534)
 
+#: Fashion-MNIST (Debian's dataset-fashion-mnist): 28x28 grey padded to 32x32 RGB, mean
+#: and std of its 60,000 padded training images (docs/reference.md, section 3.1).
+FASHION_MNIST_MEAN = (55.845, 55.845, 55.845)
+FASHION_MNIST_STD = (84.612, 84.612, 84.612)
+
 DATASETS = {
     'cifar10': Preset('cifar10', 10, 50000, (125.307, 122.950, 113.865),
                       (62.993, 62.089, 66.705), 'pad_crop_mirror', 400, 32, 10000, None),
@@ -44,6 +49,10 @@ DATASETS = {
                        (68.998, 66.093, 68.292), 'imagenet', 120, 224, 50000, 30),
     'digits': Preset('digits', 10, 1437, DIGITS_MEAN, DIGITS_STD, 'pad_crop', 30, 32, 360,
                      None),
+    # clothes look alike mirrored: the CIFAR augmentation; 40 epochs as SVHN (no original
+    # recipe exists for it)
+    'fashion-mnist': Preset('fashion-mnist', 10, 60000, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
+                            'pad_crop_mirror', 40, 32, 10000, None),
 }
 
 

@@ -27,7 +27,9 @@ _PACK_SOURCES = {'cifar10': ('cifar-10-batches-py/', ''),
                  'svhn': ('SVHN_FOLDER/', '; SVHN_FOLDER holds {train,extra,test}_32x32.mat'),
                  'imagenet': ('IMAGENET_FOLDER/', '; IMAGENET_FOLDER holds train/ and val/, '
                                                   'one subfolder a class'),
-                 'digits': ('', '')}
+                 'digits': ('', ''),
+                 'fashion-mnist': ('/usr/share/datasets/fashion-mnist', '; apt-get install '
+                                   'dataset-fashion-mnist gives those files')}
 
 
 def missing_file_message(path, dataset=None):
@@ -36,7 +38,8 @@ def missing_file_message(path, dataset=None):
         return 'no such RecordIO file: %s (make one with: python -m fusenet_gluon.data.pack ' \
                '--help)' % path
     source, note = _PACK_SOURCES[dataset]
-    command = ' '.join(w for w in ('python -m fusenet_gluon.data.pack', dataset, source,
+    kind = 'mnist-idx' if dataset == 'fashion-mnist' else dataset
+    command = ' '.join(w for w in ('python -m fusenet_gluon.data.pack', kind, source,
                                    os.path.dirname(path) or '.') if w)
     return 'no such RecordIO file: %s (make one with: %s%s)' % (path, command, note)
 

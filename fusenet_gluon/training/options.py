@@ -44,7 +44,7 @@ def build_parser(imagenet=False):
     g = p.add_argument_group('data')
     g.add_argument('--dataset', default=None,
                    choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn',
-                                                          'digits'],
+                                                          'fashion-mnist', 'digits'],
                    help='dataset preset: statistics, augmentation, classes, epochs (default: '
                         'what --data-dir/%s says, as the packer wrote it; else %s)'
                         % (META_FILE, 'imagenet' if imagenet else 'cifar10 with --data-dir, '

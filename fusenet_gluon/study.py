@@ -1,0 +1,274 @@
+"""The paper's study: a deeply-fused net against the ensemble of its own components.
+
+    python -m fusenet_gluon.study evaluate --prefix P --epoch N --data-dir D [--json FILE]
+    python -m fusenet_gluon.study table1 --depths 14,20,26 --num-epochs 20 --data-dir D
+    python -m fusenet_gluon.study table3 --depths 14,20,26 --num-epochs 20 --data-dir D
+
+``evaluate`` gives the test error (%) of each component of a trained ensemble, of the
+ensemble (the mean of the components' softmax probabilities) and of every leave-one-out
+sub-ensemble (the paper's Table 3). ``table1`` trains the three-fusion net (fuse3) and the
+ensemble of its components at each depth and prints their errors beside the paper's Table 1;
+``table3`` evaluates those ensembles with one component left out at a time, beside the
+paper's Table 3. Both train only what is not finished yet (an interrupted study continues
+where it stopped), write a PNG of the table, and pass ``--num-epochs``, ``--runs``,
+``--num-examples``, the data and the devices on to ``train_cifar.py``'s recipe. The paper's
+numbers are CIFAR-10 at 400 epochs; ours are at the scale given.
+"""
+import argparse
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+
+from . import arch, paper, upstream
+from .data import get_loaders
+from .data.meta import read_meta
+from .model_zoo import from_spec
+from .spec import NetworkSpec
+from .training import checkpoint
+from .training.metrics import ensemble_log_probs
+from .utils import HelpFormatter, UserError, parse_ints, run_cli
+
+
+# ---------------------------------------------------------------- evaluating an ensemble
+def ensemble_errors(log_probs, labels, names):
+    """Test errors (%) from the components' log-probabilities (N, components, classes):
+    ``{'components': {name: e}, 'ensemble': e, 'leave_one_out': {name: e}}``, every
+    ensemble the mean of its members' probabilities."""
+    probs = np.exp(log_probs.astype(np.float64))
+
+    def error(p):
+        return round(100.0 * float((p.argmax(-1) != labels).mean()), 4)
+    out = dict(components={n: error(probs[:, k]) for k, n in enumerate(names)},
+               ensemble=error(probs.mean(axis=1)), leave_one_out={})
+    if len(names) > 1:
+        for k, n in enumerate(names):
+            keep = [j for j in range(len(names)) if j != k]
+            out['leave_one_out'][n] = error(probs[:, keep].mean(axis=1))
+    return out
+
+
+def predict(net, loader, ctx):
+    """Every test record's log-probabilities under each component, and the labels."""
+    logp, labels = [], []
+    for data, label in loader:
+        out = net(data.as_in_context(ctx))
+        logp.append(mx.nd.log_softmax(out, axis=-1).asnumpy().transpose(1, 0, 2))
+        labels.append(label.asnumpy())
+    return np.concatenate(logp), np.concatenate(labels)
+
+
+def load_ensemble(prefix, epoch):
+    """The ensemble of the run with prefix `prefix`, from its ``-run.json`` (the network
+    spec), with the weights of its checkpoint `epoch`."""
+    files = checkpoint.RunFiles(prefix)
+    files.check_resumable(epoch)
+    spec = None
+    if os.path.isfile(files.run):
+        spec, _ = checkpoint.read_run_spec(files.run)
+    if spec is None or spec.network != arch.ENSEMBLE:
+        raise UserError('%s is not a checkpoint of the ensemble (its run is %s); study '
+                        'evaluate takes a run of train_cifar.py --network ensemble'
+                        % (files.params(epoch), spec.label if spec else 'unknown: no '
+                           'readable %s' % os.path.basename(files.run)))
+    net = upstream.load_params(from_spec(spec), files.params(epoch))
+    return net, spec
+
+
+def evaluate(prefix, epoch, data_dir, dataset=None, batch_size=100):
+    """:func:`ensemble_errors` of the checkpoint on the test set of `data_dir`."""
+    net, spec = load_ensemble(prefix, epoch)
+    dataset = dataset or read_meta(data_dir) or 'cifar10'
+    _, val = get_loaders(dataset, data_dir, batch_size)
+    log_probs, labels = predict(net, val, mx.cpu())
+    return ensemble_errors(log_probs, labels, list(spec.component_names))
+
+
+def format_evaluation(result):
+    names = list(result['components'])
+    rows = ['%-22s %s' % ('', ' '.join('%7s' % n for n in names)),
+            '%-22s %s' % ('component error %', ' '.join(
+                '%7.2f' % result['components'][n] for n in names))]
+    if result['leave_one_out']:
+        rows.append('%-22s %s' % ('without it, ensemble %', ' '.join(
+            '%7.2f' % result['leave_one_out'][n] for n in names)))
+    rows.append('ensemble error %%: %.2f' % result['ensemble'])
+    return '\n'.join(rows)
+
+
+# ---------------------------------------------------------------- training what a table needs
+class Study(object):
+    """Runs of one study under ``OUT/NAME/``, trained with train_cifar.py's recipe."""
+
+    def __init__(self, args, name):
+        self.args, self.folder = args, os.path.join(args.out, name)
+
+    def prefix(self, spec, run):
+        return os.path.join(self.folder, '%s_r%d' % (spec.tag, run), 'model')
+
+    def train(self, spec, run):
+        """Train `spec` (run number `run`) unless finished; resume it when interrupted.
+        Returns the prefix of the finished run."""
+        from .training.cli import main
+        prefix, a = self.prefix(spec, run), self.args
+        files = checkpoint.RunFiles(prefix)
+        done = files.checkpoint_epochs()
+        if a.num_epochs in done:
+            print('study: %s is finished' % prefix, flush=True)
+            return prefix
+        argv = ['--network', spec.network, '--depth', str(spec.depth), '--num-epochs',
+                str(a.num_epochs), '--model-prefix', prefix, '--rand-seed', str(run),
+                '--batch-size', str(a.batch_size), '--gpus', a.gpus, '--cpu-devices',
+                str(a.cpu_devices), '--no-plot', '--log-iters', '100']
+        for flag, value in (('--data-dir', a.data_dir), ('--dataset', a.dataset),
+                            ('--num-examples', a.num_examples), ('--lr-steps', a.lr_steps)):
+            if value is not None:
+                argv += [flag, str(value)]
+        if a.amp:
+            argv.append('--amp')
+        if done:
+            argv += ['--load-epoch', str(done[-1])]
+        print('study: training %s%s' % (prefix, ' from epoch %d' % done[-1] if done else ''),
+              flush=True)
+        status = main(argv)
+        if status:
+            raise UserError('training %s stopped with status %d; run the study again to '
+                            'continue it' % (prefix, status))
+        return prefix
+
+    def final_error(self, prefix):
+        return 100.0 * (1 - checkpoint.read_metrics(prefix + '-metrics.jsonl')[-1]['val_acc'])
+
+
+def _runs_mean(values):
+    return float(np.mean(values)) if values else float('nan')
+
+
+def table1(args):
+    """fuse3 (the deeply-fused net) against the ensemble of its components, per depth."""
+    study, rows = Study(args, 'table1'), []
+    for depth in args.depths:
+        fused = [study.final_error(study.train(NetworkSpec('fuse3', depth), r))
+                 for r in range(1, args.runs + 1)]
+        ens = [study.final_error(study.train(NetworkSpec(arch.ENSEMBLE, depth), r))
+               for r in range(1, args.runs + 1)]
+        rows.append((depth, _runs_mean(fused), _runs_mean(ens)) + paper.TABLE1.get(
+            depth, (None, None)))
+    lines = ['Table 1: test error %% (ours: mean of %d run(s), %d epochs; paper: CIFAR-10)'
+             % (args.runs, args.num_epochs),
+             '%6s | %10s %10s | %10s %10s' % ('depth', 'fuse3', 'ensemble', 'paper fuse3',
+                                             'paper ens.')]
+    for depth, f, e, pf, pe in rows:
+        lines.append('%6d | %10.2f %10.2f | %10s %10s' % (depth, f, e, _num(pf), _num(pe)))
+    return '\n'.join(lines), rows
+
+
+def table3(args):
+    """The ensembles of Table 1 with one component left out at test time."""
+    study, rows = Study(args, 'table1'), []
+    for depth in args.depths:
+        results = [evaluate(study.train(NetworkSpec(arch.ENSEMBLE, depth), r), args.num_epochs,
+                            args.data_dir, args.dataset) for r in range(1, args.runs + 1)]
+        loo = {n: _runs_mean([res['leave_one_out'][n] for res in results])
+               for n in paper.TABLE3_ORDER}
+        rows.append((depth, loo, _runs_mean([res['ensemble'] for res in results]),
+                     paper.TABLE3.get(depth)))
+    head = ' '.join('%6s' % ('-' + n) for n in paper.TABLE3_ORDER)
+    lines = ['Table 3: ensemble test error %% without one component (ours: mean of %d run(s), '
+             '%d epochs; paper: CIFAR-10)' % (args.runs, args.num_epochs),
+             '%6s %7s | %s | %s' % ('depth', '', head, 'overall')]
+    for depth, loo, overall, ref in rows:
+        lines.append('%6d %7s | %s | %7.2f' % (depth, 'ours', ' '.join(
+            '%6.2f' % loo[n] for n in paper.TABLE3_ORDER), overall))
+        if ref:
+            lines.append('%6s %7s | %s | %7.2f' % ('', 'paper', ' '.join(
+                '%6.2f' % v for v in ref[:-1]), ref[-1]))
+    return '\n'.join(lines), rows
+
+
+def _num(value):
+    return '-' if value is None else '%.2f' % value
+
+
+def plot_table1(rows, output):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    depths = [r[0] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(depths, [r[1] for r in rows], 'o-', label='fuse3 (ours)')
+    ax.plot(depths, [r[2] for r in rows], 's-', label='ensemble (ours)')
+    ref = [(r[0], r[3], r[4]) for r in rows if r[3] is not None]
+    if ref:
+        ax.plot([r[0] for r in ref], [r[1] for r in ref], 'o--', label='fuse3 (paper, CIFAR-10)')
+        ax.plot([r[0] for r in ref], [r[2] for r in ref], 's--',
+                label='ensemble (paper, CIFAR-10)')
+    ax.set(xlabel='num_depth', ylabel='test error (%)', title='Table 1: fused net vs ensemble')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output
+
+
+# ---------------------------------------------------------------- command line
+def _experiment_args(p):
+    p.add_argument('--depths', default='14,20,26', help='num_depth values (default: 14,20,26)')
+    p.add_argument('--num-epochs', type=int, default=20, help='epochs of every run')
+    p.add_argument('--runs', type=int, default=1, help='runs per network and depth (seeds 1..)')
+    p.add_argument('--data-dir', default=None, help='RecordIO folder (default: the digits)')
+    p.add_argument('--dataset', default=None, help='preset, when the folder does not say')
+    p.add_argument('--num-examples', type=int, default=None,
+                   help='training examples an epoch counts (the epoch is cut to them)')
+    p.add_argument('--lr-steps', default=None, help='as train_cifar.py (default: 1/2, 3/4, 7/8)')
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--gpus', default='', help="as train_cifar.py (default '': the CPU)")
+    p.add_argument('--cpu-devices', type=int, default=1)
+    p.add_argument('--amp', action='store_true', help='as train_cifar.py')
+    p.add_argument('--out', default='snapshot/study', help='where the runs and tables go')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.study', description=__doc__,
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('evaluate', help='errors of an ensemble checkpoint: its components, '
+                                        'the ensemble, each leave-one-out sub-ensemble')
+    p.add_argument('--prefix', required=True)
+    p.add_argument('--epoch', type=int, required=True)
+    p.add_argument('--data-dir', default=None, help='RecordIO folder (default: the digits)')
+    p.add_argument('--dataset', default=None, help='preset, when the folder does not say')
+    p.add_argument('--json', default=None, help='also write the errors to this JSON file')
+    for name, text in (('table1', 'fuse3 vs the ensemble across depths (Table 1)'),
+                       ('table3', 'the ensemble with one component left out (Table 3)')):
+        _experiment_args(sub.add_parser(name, help=text, description=text,
+                                        formatter_class=HelpFormatter))
+    args = parser.parse_args(argv)
+    if args.command == 'evaluate':
+        result = evaluate(args.prefix, args.epoch, args.data_dir, args.dataset)
+        print(format_evaluation(result))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(result, f, indent=1)
+        return 0
+    args.depths = parse_ints(args.depths, '--depths', '14,20,26')
+    for depth in args.depths:
+        NetworkSpec('fuse3', depth), NetworkSpec(arch.ENSEMBLE, depth)  # errors before work
+    text, rows = (table1 if args.command == 'table1' else table3)(args)
+    print(text)
+    with open(os.path.join(args.out, args.command + '.txt'), 'w') as f:
+        f.write(text + '\n')
+    if args.command == 'table1':
+        print('figure in', plot_table1(rows, os.path.join(args.out, 'table1.png')))
+    return 0
+
+
+def cli():
+    raise SystemExit(run_cli(main, 'python -m fusenet_gluon.study'))
+
+
+if __name__ == '__main__':
+    cli()
