@@ -259,6 +259,27 @@ def _default_prefix(args, spec, dataset):
     return os.path.join(args.log_dir, dataset, tag, 'model')
 
 
+def _devices(args):
+    """The devices, checked against the precision and the batch they are given."""
+    contexts = get_contexts(args.gpus, args.cpu_devices)
+    check_gpus(contexts)  # a card this MXNet build has no code for: say so now
+    if args.dtype == 'float16' and contexts[0].device_type == 'cpu':
+        # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
+        raise UserError('float16 weights (--dtype float16) need GPUs (--gpus 0,...); this run '
+                        'would use the CPU, where --amp trains in bfloat16 if the CPU has the '
+                        'instructions')
+    if args.amp and contexts[0].device_type == 'cpu' and not cpu_has_bfloat16():
+        # oneDNN cannot make bfloat16 kernels without them ("could not create a primitive
+        # descriptor iterator", seen on an AMD EPYC with AVX2 only)
+        raise UserError('--amp on the CPU trains in bfloat16 and needs the avx512_bf16 or '
+                        'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo): '
+                        'train in float32 here, or with --amp on GPUs')
+    if args.batch_size % len(contexts):
+        raise UserError('--batch-size %d does not split over %d devices'
+                        % (args.batch_size, len(contexts)))
+    return contexts
+
+
 def resolve(args, imagenet=False):
     """Check the flags and fill the defaults that depend on other flags: a :class:`RunConfig`.
 
@@ -281,22 +302,7 @@ def resolve(args, imagenet=False):
         raise UserError('choose one of --amp and --dtype float16')
     steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
         parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
-    contexts = get_contexts(args.gpus, args.cpu_devices)
-    check_gpus(contexts)  # a card this MXNet build has no code for: say so now
-    if args.dtype == 'float16' and contexts[0].device_type == 'cpu':
-        # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
-        raise UserError('float16 weights (--dtype float16) need GPUs (--gpus 0,...); this run '
-                        'would use the CPU, where --amp trains in bfloat16 if the CPU has the '
-                        'instructions')
-    if args.amp and contexts[0].device_type == 'cpu' and not cpu_has_bfloat16():
-        # oneDNN cannot make bfloat16 kernels without them ("could not create a primitive
-        # descriptor iterator", seen on an AMD EPYC with AVX2 only)
-        raise UserError('--amp on the CPU trains in bfloat16 and needs the avx512_bf16 or '
-                        'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo): '
-                        'train in float32 here, or with --amp on GPUs')
-    if args.batch_size % len(contexts):
-        raise UserError('--batch-size %d does not split over %d devices'
-                        % (args.batch_size, len(contexts)))
+    contexts = _devices(args)
     if is_distributed(args.kv_store) and not os.environ.get('DMLC_ROLE'):
         raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
                         'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
