@@ -41,23 +41,31 @@ def export_graph_deploy(net, output, force=False):
     checkpoint values (the mean over its devices), not from the hybridized graph: what an
     AMP run exports, whose hybridized graph carries AMP's casts. Loads like
     :func:`export_deploy`'s (``SymbolBlock.imports(..., ['data'], ...)``)."""
-    from . import symbols, upstream
     paths = ['%s-symbol.json' % output, '%s-0000.params' % output]
     check_writable(paths, force)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    _write_graph(net, paths)
+    return paths
+
+
+def _write_graph(net, paths):
+    """The original's logits graph of `net` and its float32 values to ``paths``."""
+    from . import symbols, upstream
     spec = net.spec
     logits = symbols.get_logits(spec.network, spec.classes, spec.depth, spec.widen_factor,
-                                spec.blocks)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+                                spec.blocks, spec.components, spec.share_weights)
     with atomic_path(paths[0]) as tmp:
         logits.save(tmp)
     with atomic_path(paths[1]) as tmp:
         mx.nd.save(tmp, upstream.to_upstream_dict(net))
-    return paths
 
 
 def export_onnx(net, output, force=False, check=True):
     """Export `net` to ONNX (``mx.onnx.export_model``) and, where onnxruntime is installed,
-    check its outputs against the Gluon logits. Returns (path, max abs difference or None)."""
+    check its outputs against the Gluon logits. Returns (path, max abs difference or None).
+
+    The ensemble is exported from the original's graph, so the ONNX model has one output
+    per component (its Gluon network stacks them into one array)."""
     check_writable([output], force)
     try:
         import onnx  # noqa: F401
@@ -70,7 +78,11 @@ def export_onnx(net, output, force=False, check=True):
     net.hybridize()
     x = np.random.RandomState(0).uniform(-1, 1, (2,) + net.input_shape).astype('float32')
     logits = net(mx.nd.array(x)).asnumpy()
-    net.export(tmp_prefix)
+    ensemble = net.spec.component_names is not None
+    if ensemble:
+        _write_graph(net, [tmp_prefix + '-symbol.json', tmp_prefix + '-0000.params'])
+    else:
+        net.export(tmp_prefix)
     try:
         with atomic_path(output) as tmp:
             mx.onnx.export_model(tmp_prefix + '-symbol.json', tmp_prefix + '-0000.params',
@@ -89,6 +101,7 @@ def export_onnx(net, output, force=False, check=True):
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # the exporter keeps weights as inputs: not an error
         sess = onnxruntime.InferenceSession(output, options, providers=['CPUExecutionProvider'])
-        out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        outputs = sess.run(None, {sess.get_inputs()[0].name: x})
+        out = np.stack(outputs) if ensemble else outputs[0]
         diff = float(np.abs(out - logits).max())
     return output, diff

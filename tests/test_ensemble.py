@@ -204,3 +204,19 @@ def test_ensemble_flags_of_train_cifar(tmp_path):
     cfg = resolve(build_parser().parse_args(spec_args + ['--gpus', '']))
     assert cfg.spec.components == ('LLL', 'RRR') and cfg.spec.share_weights is False
     assert cfg.files.prefix.endswith('ensemble_d14w1_LLL-RRR_unshared/model')
+
+
+def test_ensemble_onnx_has_eight_outputs_and_deploy_exports(tmp_path):
+    import onnx
+    from fusenet_gluon.export import export_deploy, export_graph_deploy, export_onnx
+    net = get_model('ensemble', depth=8)
+    net.initialize(mx.init.Xavier())
+    path, diff = export_onnx(net, str(tmp_path / 'e.onnx'))
+    assert len(onnx.load(path).graph.output) == 8 and diff is not None and diff < 1e-4
+    x = mx.nd.random.normal(shape=(2, 3, 32, 32))
+    for export in (export_deploy, export_graph_deploy):
+        files = export(net, str(tmp_path / export.__name__))
+        back = mx.gluon.SymbolBlock.imports(files[0], ['data'], files[1])
+        got = back(x)
+        got = mx.nd.stack(*got, axis=0) if isinstance(got, (list, tuple)) else got
+        np.testing.assert_allclose(got.asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-5)

@@ -270,9 +270,14 @@ def get_symbol(network, num_classes, num_depth=None, widen_factor=1, blocks=None
     return with_softmax(get_logits(network, num_classes, num_depth, widen_factor, blocks))
 
 
-def get_logits(network, num_classes, num_depth=None, widen_factor=1, blocks=None):
-    """Like :func:`get_symbol` but ending in the classifier's output."""
+def get_logits(network, num_classes, num_depth=None, widen_factor=1, blocks=None,
+               components=None, share_weights=True):
+    """Like :func:`get_symbol` but ending in the classifier's output (for the ensemble, the
+    Group of its components' classifier outputs)."""
     network = arch.canonical_name(network)
+    if network == arch.ENSEMBLE:
+        return mx.sym.Group([fc for _, _, fc in ensemble_logits(
+            num_classes, num_depth, widen_factor, components, share_weights)])
     if arch.is_imagenet(network):
         return imagenet_logits(network, num_classes, blocks)
     if network not in arch.CIFAR_NETWORKS:
