@@ -3,16 +3,27 @@
     python -m fusenet_gluon.study evaluate --prefix P --epoch N --data-dir D [--json FILE]
     python -m fusenet_gluon.study table1 --depths 14,20,26 --num-epochs 20 --data-dir D
     python -m fusenet_gluon.study table3 --depths 14,20,26 --num-epochs 20 --data-dir D
+    (and table2, figure2, figure4, figure5 with the same options)
 
 ``evaluate`` gives the test error (%) of each component of a trained ensemble, of the
 ensemble (the mean of the components' softmax probabilities) and of every leave-one-out
-sub-ensemble (the paper's Table 3). ``table1`` trains the three-fusion net (fuse3) and the
-ensemble of its components at each depth and prints their errors beside the paper's Table 1;
-``table3`` evaluates those ensembles with one component left out at a time, beside the
-paper's Table 3. Both train only what is not finished yet (an interrupted study continues
-where it stopped), write a PNG of the table, and pass ``--num-epochs``, ``--runs``,
-``--num-examples``, the data and the devices on to ``train_cifar.py``'s recipe. The paper's
-numbers are CIFAR-10 at 400 epochs; ours are at the scale given.
+sub-ensemble (the paper's Table 3). One sub-command per experiment of the paper:
+
+* ``table1``  the three-fusion net (fuse3) against the ensemble of its components;
+* ``table2``  each component's error in the weight-shared ensemble (W/) and in eight
+  separately weighted networks (W/O);
+* ``table3``  the ensemble with one component left out at test time;
+* ``figure2`` plain, fuse3 and the ensemble across depths;
+* ``figure4`` fuse3 (an ensemble of 8), fuse6 (64) and resnet across depths;
+* ``figure5`` Ensemble-8, Ensemble-7 (without RRR) retrained, and Ensemble-7 without
+  retraining (Ensemble-8 evaluated without RRR).
+
+Each trains what it needs with ``train_cifar.py``'s recipe (``--num-epochs``, ``--runs``,
+``--num-examples``, the data and the devices passed on), only what is not finished yet, so
+an interrupted study continues where it stopped and the experiments share their runs
+(``OUT/NETWORK_dDEPTHwW[...]_rRUN/model``). It prints the table beside the paper's CIFAR-10
+numbers where the paper gives numbers, and draws the figure as a PNG (``OUT/NAME.png``).
+The paper's numbers are CIFAR-10 at 400 epochs; ours are at the scale given.
 """
 import argparse
 import json
@@ -99,10 +110,10 @@ def format_evaluation(result):
 
 # ---------------------------------------------------------------- training what a table needs
 class Study(object):
-    """Runs of one study under ``OUT/NAME/``, trained with train_cifar.py's recipe."""
+    """The runs of a study under ``OUT/``, trained with train_cifar.py's recipe."""
 
-    def __init__(self, args, name):
-        self.args, self.folder = args, os.path.join(args.out, name)
+    def __init__(self, args):
+        self.args, self.folder = args, args.out
 
     def prefix(self, spec, run):
         return os.path.join(self.folder, '%s_r%d' % (spec.tag, run), 'model')
@@ -140,43 +151,78 @@ class Study(object):
     def final_error(self, prefix):
         return 100.0 * (1 - checkpoint.read_metrics(prefix + '-metrics.jsonl')[-1]['val_acc'])
 
+    def error(self, spec):
+        """The mean final test error (%) of `spec` over the runs, training what is missing."""
+        return _runs_mean([self.final_error(self.train(spec, r))
+                           for r in range(1, self.args.runs + 1)])
+
+    def evaluations(self, spec):
+        """:func:`evaluate` of every run of the ensemble `spec`, training what is missing."""
+        a = self.args
+        return [evaluate(self.train(spec, r), a.num_epochs, a.data_dir, a.dataset)
+                for r in range(1, a.runs + 1)]
+
 
 def _runs_mean(values):
     return float(np.mean(values)) if values else float('nan')
 
 
+def _header(title, args):
+    return '%s (ours: mean of %d run(s), %d epochs; paper: CIFAR-10, 400 epochs)' % (
+        title, args.runs, args.num_epochs)
+
+
 def table1(args):
     """fuse3 (the deeply-fused net) against the ensemble of its components, per depth."""
-    study, rows = Study(args, 'table1'), []
+    study, rows = Study(args), []
     for depth in args.depths:
-        fused = [study.final_error(study.train(NetworkSpec('fuse3', depth), r))
-                 for r in range(1, args.runs + 1)]
-        ens = [study.final_error(study.train(NetworkSpec(arch.ENSEMBLE, depth), r))
-               for r in range(1, args.runs + 1)]
-        rows.append((depth, _runs_mean(fused), _runs_mean(ens)) + paper.TABLE1.get(
-            depth, (None, None)))
-    lines = ['Table 1: test error %% (ours: mean of %d run(s), %d epochs; paper: CIFAR-10)'
-             % (args.runs, args.num_epochs),
-             '%6s | %10s %10s | %10s %10s' % ('depth', 'fuse3', 'ensemble', 'paper fuse3',
+        rows.append((depth, study.error(NetworkSpec('fuse3', depth)),
+                     study.error(NetworkSpec(arch.ENSEMBLE, depth)))
+                    + paper.TABLE1.get(depth, (None, None)))
+    lines = [_header('Table 1: test error %', args),
+             '%6s | %10s %10s | %11s %11s' % ('depth', 'fuse3', 'ensemble', 'paper fuse3',
                                              'paper ens.')]
     for depth, f, e, pf, pe in rows:
-        lines.append('%6d | %10.2f %10.2f | %10s %10s' % (depth, f, e, _num(pf), _num(pe)))
-    return '\n'.join(lines), rows
+        lines.append('%6d | %10.2f %10.2f | %11s %11s' % (depth, f, e, _num(pf), _num(pe)))
+    series = {'fuse3': [r[1] for r in rows], 'ensemble': [r[2] for r in rows]}
+    return '\n'.join(lines), series, dict(fuse3=[r[3] for r in rows],
+                                          ensemble=[r[4] for r in rows])
+
+
+def _mean_of(results, key, names):
+    return {n: _runs_mean([res[key][n] for res in results]) for n in names}
+
+
+def table2(args):
+    """Each component's error, weights shared (W/) and not (W/O), and the ensemble's."""
+    study, lines, series = Study(args), [_header('Table 2: test error %', args)], {}
+    names = paper.TABLE3_ORDER
+    lines.append('%6s %-10s | %s | %7s' % ('depth', '', ' '.join('%6s' % n for n in names),
+                                           'all'))
+    for depth in args.depths:
+        for label, share in (('W/O', False), ('W/', True)):
+            results = study.evaluations(NetworkSpec(arch.ENSEMBLE, depth, share_weights=share))
+            each = _mean_of(results, 'components', names)
+            overall = _runs_mean([res['ensemble'] for res in results])
+            lines.append('%6d %-10s | %s | %7.2f' % (depth, label + ' ours', ' '.join(
+                '%6.2f' % each[n] for n in names), overall))
+            ref = paper.TABLE2.get(depth, {}).get(label)
+            if ref:
+                lines.append('%6s %-10s | %s | %7.2f' % ('', label + ' paper', ' '.join(
+                    '%6s' % _num(v) for v in ref[:-1]), ref[-1]))
+            series.setdefault('ensemble ' + label, []).append(overall)
+    return '\n'.join(lines), series, {}
 
 
 def table3(args):
     """The ensembles of Table 1 with one component left out at test time."""
-    study, rows = Study(args, 'table1'), []
+    study, rows = Study(args), []
     for depth in args.depths:
-        results = [evaluate(study.train(NetworkSpec(arch.ENSEMBLE, depth), r), args.num_epochs,
-                            args.data_dir, args.dataset) for r in range(1, args.runs + 1)]
-        loo = {n: _runs_mean([res['leave_one_out'][n] for res in results])
-               for n in paper.TABLE3_ORDER}
-        rows.append((depth, loo, _runs_mean([res['ensemble'] for res in results]),
-                     paper.TABLE3.get(depth)))
+        results = study.evaluations(NetworkSpec(arch.ENSEMBLE, depth))
+        rows.append((depth, _mean_of(results, 'leave_one_out', paper.TABLE3_ORDER),
+                     _runs_mean([res['ensemble'] for res in results]), paper.TABLE3.get(depth)))
     head = ' '.join('%6s' % ('-' + n) for n in paper.TABLE3_ORDER)
-    lines = ['Table 3: ensemble test error %% without one component (ours: mean of %d run(s), '
-             '%d epochs; paper: CIFAR-10)' % (args.runs, args.num_epochs),
+    lines = [_header('Table 3: ensemble test error % without one component', args),
              '%6s %7s | %s | %s' % ('depth', '', head, 'overall')]
     for depth, loo, overall, ref in rows:
         lines.append('%6d %7s | %s | %7.2f' % (depth, 'ours', ' '.join(
@@ -184,29 +230,80 @@ def table3(args):
         if ref:
             lines.append('%6s %7s | %s | %7.2f' % ('', 'paper', ' '.join(
                 '%6.2f' % v for v in ref[:-1]), ref[-1]))
-    return '\n'.join(lines), rows
+    series = {'without ' + n: [r[1][n] for r in rows] for n in paper.TABLE3_ORDER}
+    series['all eight'] = [r[2] for r in rows]
+    return '\n'.join(lines), series, {}
+
+
+def _networks_by_depth(args, title, specs):
+    """A table and a figure of the final errors of `specs` (label -> depth -> spec)."""
+    study = Study(args)
+    series = {label: [study.error(make(depth)) for depth in args.depths]
+              for label, make in specs}
+    lines = [_header(title, args) + ' (the paper gives this as a figure only)',
+             '%6s | %s' % ('depth', ' '.join('%10s' % label for label, _ in specs))]
+    for i, depth in enumerate(args.depths):
+        lines.append('%6d | %s' % (depth, ' '.join('%10.2f' % series[label][i]
+                                                   for label, _ in specs)))
+    return '\n'.join(lines), series, {}
+
+
+def figure2(args):
+    return _networks_by_depth(args, 'Figure 2: test error %', [
+        ('plain', lambda d: NetworkSpec('plain', d)),
+        ('fuse3', lambda d: NetworkSpec('fuse3', d)),
+        ('ensemble', lambda d: NetworkSpec(arch.ENSEMBLE, d))])
+
+
+def figure4(args):
+    return _networks_by_depth(args, 'Figure 4: test error %', [
+        ('fuse3', lambda d: NetworkSpec('fuse3', d)),
+        ('fuse6', lambda d: NetworkSpec('fuse6', d)),
+        ('resnet', lambda d: NetworkSpec('resnet', d))])
+
+
+def figure5(args):
+    """Ensemble-8; Ensemble-7 (without RRR) retrained; Ensemble-8 evaluated without RRR."""
+    study, series = Study(args), {}
+    seven = tuple(c for c in arch.ENSEMBLE_COMPONENTS if c != 'RRR')
+    for depth in args.depths:
+        eight = study.evaluations(NetworkSpec(arch.ENSEMBLE, depth))
+        series.setdefault('Ensemble-8', []).append(_runs_mean([r['ensemble'] for r in eight]))
+        series.setdefault('Ensemble-7 retrained', []).append(
+            study.error(NetworkSpec(arch.ENSEMBLE, depth, components=seven)))
+        series.setdefault('Ensemble-7 without retraining', []).append(
+            _runs_mean([r['leave_one_out']['RRR'] for r in eight]))
+    lines = [_header('Figure 5: test error %', args) + ' (the paper gives this as a figure)',
+             '%6s | %s' % ('depth', ' '.join('%30s' % k for k in series))]
+    for i, depth in enumerate(args.depths):
+        lines.append('%6d | %s' % (depth, ' '.join('%30.2f' % v[i] for v in series.values())))
+    return '\n'.join(lines), series, {}
+
+
+EXPERIMENTS = {'table1': table1, 'table2': table2, 'table3': table3, 'figure2': figure2,
+               'figure4': figure4, 'figure5': figure5}
 
 
 def _num(value):
     return '-' if value is None else '%.2f' % value
 
 
-def plot_table1(rows, output):
+def plot_series(depths, series, reference, title, output):
+    """Our errors (solid) and the paper's (dashed, where it gives numbers) against depth."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    depths = [r[0] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(depths, [r[1] for r in rows], 'o-', label='fuse3 (ours)')
-    ax.plot(depths, [r[2] for r in rows], 's-', label='ensemble (ours)')
-    ref = [(r[0], r[3], r[4]) for r in rows if r[3] is not None]
-    if ref:
-        ax.plot([r[0] for r in ref], [r[1] for r in ref], 'o--', label='fuse3 (paper, CIFAR-10)')
-        ax.plot([r[0] for r in ref], [r[2] for r in ref], 's--',
-                label='ensemble (paper, CIFAR-10)')
-    ax.set(xlabel='num_depth', ylabel='test error (%)', title='Table 1: fused net vs ensemble')
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, values in series.items():
+        line, = ax.plot(depths, values, 'o-', label='%s (ours)' % label)
+        ref = reference.get(label)
+        if ref and any(v is not None for v in ref):
+            ax.plot([d for d, v in zip(depths, ref) if v is not None],
+                    [v for v in ref if v is not None], 'o--', color=line.get_color(),
+                    label='%s (paper, CIFAR-10)' % label)
+    ax.set(xlabel='num_depth', ylabel='test error (%)', title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     fig.savefig(output, dpi=100)
@@ -243,7 +340,11 @@ def main(argv=None):
     p.add_argument('--dataset', default=None, help='preset, when the folder does not say')
     p.add_argument('--json', default=None, help='also write the errors to this JSON file')
     for name, text in (('table1', 'fuse3 vs the ensemble across depths (Table 1)'),
-                       ('table3', 'the ensemble with one component left out (Table 3)')):
+                       ('table2', 'components with and without weight sharing (Table 2)'),
+                       ('table3', 'the ensemble with one component left out (Table 3)'),
+                       ('figure2', 'plain vs fuse3 vs the ensemble (Figure 2)'),
+                       ('figure4', 'fuse3 vs fuse6 vs resnet (Figure 4)'),
+                       ('figure5', 'Ensemble-8, Ensemble-7 retrained or not (Figure 5)')):
         _experiment_args(sub.add_parser(name, help=text, description=text,
                                         formatter_class=HelpFormatter))
     args = parser.parse_args(argv)
@@ -257,12 +358,16 @@ def main(argv=None):
     args.depths = parse_ints(args.depths, '--depths', '14,20,26')
     for depth in args.depths:
         NetworkSpec('fuse3', depth), NetworkSpec(arch.ENSEMBLE, depth)  # errors before work
-    text, rows = (table1 if args.command == 'table1' else table3)(args)
+    if args.runs < 1 or args.num_epochs < 1:
+        raise UserError('--runs and --num-epochs must be at least 1')
+    text, series, reference = EXPERIMENTS[args.command](args)
     print(text)
+    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, args.command + '.txt'), 'w') as f:
         f.write(text + '\n')
-    if args.command == 'table1':
-        print('figure in', plot_table1(rows, os.path.join(args.out, 'table1.png')))
+    title = '%s (%d epochs)' % (text.splitlines()[0].split(' (')[0], args.num_epochs)
+    print('figure in', plot_series(args.depths, series, reference, title,
+                                   os.path.join(args.out, args.command + '.png')))
     return 0
 
 

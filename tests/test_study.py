@@ -62,3 +62,63 @@ def test_pack_mnist_idx_pads_to_32x32_rgb(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.data.pack', 'mnist-idx', str(src),
                         str(tmp_path / 'x')], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and 'not an idx file' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_the_papers_numbers_are_the_reference_docs():
+    """fusenet_gluon/paper.py against docs/reference.md section 4.1."""
+    import re
+    from conftest import REFERENCE
+    from fusenet_gluon import paper
+    text = open(REFERENCE).read()
+    text = text[text.index('### 4.1'):]
+
+    def rows(title):
+        part = text[text.index(title):]
+        part = part[:part.index('\n\n', part.index('|---'))]
+        return [[c.strip() for c in line.strip('|').split('|')]
+                for line in part.splitlines() if line.startswith('| ') and '---' not in line]
+    t1 = rows('Table 1,')
+    depths = [int(d) for d in t1[0][1:]]
+    assert {d: (float(f), float(e)) for d, f, e in zip(depths, t1[1][1:], t1[2][1:])} == \
+        paper.TABLE1
+    t3 = rows('Table 3,')
+    assert {int(r[0]): tuple(float(v) for v in r[1:]) for r in t3[1:]} == paper.TABLE3
+    t2 = rows('Table 2,')
+    got = {}
+    for r in t2[1:]:
+        got.setdefault(int(r[0]), {})[r[1]] = tuple(None if v == 'fail' else float(v)
+                                                     for v in r[2:])
+    assert got == paper.TABLE2
+
+
+def test_study_commands_train_once_and_share_their_runs(tmp_path):
+    from conftest import make_toy_records
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=48, n_test=16)
+    common = ['--depths', '8', '--num-epochs', '1', '--data-dir', data, '--batch-size', '16',
+              '--out', str(tmp_path / 'study')]
+
+    def study(*argv):
+        return subprocess.run([sys.executable, '-m', 'fusenet_gluon.study'] + list(argv),
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = study('table1', *common)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert 'Table 1: test error %' in r.stdout and r.stdout.count('study: training') == 2
+    r = study('figure5', *common)   # Ensemble-8 reused; only Ensemble-7 is trained
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count('study: training') == 1 and 'is finished' in r.stdout
+    assert 'Ensemble-7 without retraining' in r.stdout
+    for name in ('table1', 'figure5'):
+        assert open(str(tmp_path / 'study' / (name + '.png')), 'rb').read(4) == b'\x89PNG'
+    prefix = str(tmp_path / 'study' / 'ensemble_d8w1_r1' / 'model')
+    r = study('evaluate', '--prefix', prefix, '--epoch', '1', '--data-dir', data, '--json',
+              str(tmp_path / 'e.json'))
+    assert r.returncode == 0 and 'ensemble error %' in r.stdout
+    result = json.load(open(str(tmp_path / 'e.json')))
+    assert set(result) == {'components', 'leave_one_out', 'ensemble'}
+    assert len(result['components']) == 8 and len(result['leave_one_out']) == 8
+    r = study('evaluate', '--prefix', str(tmp_path / 'study' / 'fuse3_d8w1_r1' / 'model'),
+              '--epoch', '1', '--data-dir', data)
+    assert r.returncode == 2 and 'not a checkpoint of the ensemble' in r.stderr
+    r = study('table3', *common[:1], '4', *common[2:])
+    assert r.returncode == 2 and 'num_depth >= 5' in r.stderr and 'Traceback' not in r.stderr
