@@ -87,10 +87,11 @@ def main(argv=None):
         if diff is None:
             print('onnxruntime is not installed: the ONNX model was not checked')
         else:
-            print('onnxruntime logits match Gluon: max abs difference %.2e' % diff)
+            print('onnxruntime logits match Gluon: largest difference %.2e (relative to the '
+                  'largest logit, or absolute below 1)' % diff)
             if diff > 1e-3:
-                raise UserError('the ONNX model disagrees with the Gluon network '
-                                '(max abs difference %.3g)' % diff)
+                raise UserError('the ONNX model disagrees with the Gluon network (largest '
+                                'difference %.3g relative to the largest logit)' % diff)
     return 0
 
 

@@ -62,7 +62,8 @@ def _write_graph(net, paths):
 
 def export_onnx(net, output, force=False, check=True):
     """Export `net` to ONNX (``mx.onnx.export_model``) and, where onnxruntime is installed,
-    check its outputs against the Gluon logits. Returns (path, max abs difference or None).
+    check its outputs against the Gluon logits. Returns (path, the largest difference
+    relative to the largest logit, or to 1 where the logits are smaller; None unchecked).
 
     The ensemble is exported from the original's graph, so the ONNX model has one output
     per component (its Gluon network stacks them into one array)."""
@@ -103,5 +104,5 @@ def export_onnx(net, output, force=False, check=True):
         sess = onnxruntime.InferenceSession(output, options, providers=['CPUExecutionProvider'])
         outputs = sess.run(None, {sess.get_inputs()[0].name: x})
         out = np.stack(outputs) if ensemble else outputs[0]
-        diff = float(np.abs(out - logits).max())
+        diff = float(np.abs(out - logits).max() / max(1.0, np.abs(logits).max()))
     return output, diff
