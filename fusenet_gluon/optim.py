@@ -86,6 +86,12 @@ class FastTrainer(gluon.Trainer):
         """Updates made so far, as the learning-rate schedule counts them."""
         return self._optimizer.num_update
 
+    def set_lr_scheduler(self, scheduler):
+        """Use `scheduler` from now on. ``load_states`` restores the optimizer with the
+        schedule it was saved with; a resumed run follows the schedule of its own flags, as
+        the original's did (it built its schedule anew at every start)."""
+        self._optimizer.lr_scheduler = scheduler
+
     def set_update_count(self, count):
         """Continue the schedule from update `count` (a checkpoint without trainer state)."""
         self._optimizer.num_update = count

@@ -526,3 +526,18 @@ def test_progress_bar_on_a_terminal_and_none_in_a_pipe(toy_dir, tmp_path):
     r = subprocess.run(argv + [str(tmp_path / 'pipe')], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and 'batch/s' not in r.stdout + r.stderr
+
+
+def test_a_resumed_run_follows_the_schedule_of_its_own_flags(tmp_path):
+    """As the original, which built its schedule anew at every start: a 2-epoch run resumed
+    to 4 epochs takes the 4-epoch run's steps (at epochs 2 and 3), not the saved ones."""
+    data = tmp_path / 'toy'
+    make_toy_records(data, n_train=64, n_test=16)
+    common = ['--checkpoint-epochs', '1', '--data-dir', str(data)]
+    a, b = str(tmp_path / 'a' / 'm'), str(tmp_path / 'b' / 'm')
+    assert train(str(data), a, '--num-epochs', '4', *common) == 0
+    assert train(str(data), b, '--num-epochs', '2', *common) == 0
+    assert train(str(data), b, '--num-epochs', '4', '--load-epoch', '2', *common) == 0
+    lr_a, lr_b = [r['lr'] for r in metrics(a)], [r['lr'] for r in metrics(b)]
+    np.testing.assert_allclose(lr_b[2:], lr_a[2:])
+    np.testing.assert_allclose(lr_a, [0.1, 0.1, 0.01, 0.001])

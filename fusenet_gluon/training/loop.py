@@ -25,7 +25,7 @@ from .console import close_logging, setup_logging
 from .distributed import Job, StopSignals
 from .metrics import RunningMetrics, ensemble_log_probs
 from .recipe import (amp_dtype, describe_schedule, initializer, make_loss, make_trainer,
-                     mix_targets)
+                     mix_targets, run_scheduler)
 
 __all__ = ['train', 'train_one_epoch', 'evaluate', 'end_epoch', 'NonFiniteLoss',
            'Interrupted']
@@ -165,6 +165,7 @@ def _make_trainer(run):
     if run.states_file:
         trainer.load_states(run.states_file)
         trainer.load_amp_state(run.amp_state)
+        trainer.set_lr_scheduler(run_scheduler(cfg, job, run.epoch_size))
     elif run.num_update:
         # an original checkpoint has no trainer state: re-apply the lr steps already passed
         trainer.set_update_count(run.num_update)

@@ -72,13 +72,17 @@ def describe_schedule(lr, num_epochs, steps, factor=0.1, mode='step', warmup_epo
     return 'lr %g, x%g after epochs %s%s' % (lr, factor, ', '.join(map(str, fired)), warm)
 
 
+def run_scheduler(cfg, job, epoch_size):
+    """The schedule of the run `cfg`, over `epoch_size` steps an epoch of this worker."""
+    return make_scheduler(cfg.lr, epoch_size * job.updates_per_step, cfg.num_epochs,
+                          cfg.lr_steps, cfg.lr_factor, cfg.lr_mode, cfg.warmup_epochs)
+
+
 def make_trainer(net, cfg, job, epoch_size):
     """The NAG trainer of the recipe for `net` in `job`, its schedule over `epoch_size`
     steps an epoch of this worker."""
-    per_update = epoch_size * job.updates_per_step
     opt = dict(learning_rate=cfg.lr, momentum=cfg.momentum, wd=cfg.wd,
-               lr_scheduler=make_scheduler(cfg.lr, per_update, cfg.num_epochs, cfg.lr_steps,
-                                           cfg.lr_factor, cfg.lr_mode, cfg.warmup_epochs))
+               lr_scheduler=run_scheduler(cfg, job, epoch_size))
     if cfg.dtype == 'float16' or cfg.amp:
         opt['multi_precision'] = True
     update_on_kvstore = job.update_on_kvstore
