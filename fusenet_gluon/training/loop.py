@@ -12,13 +12,14 @@ import time
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
+from mxnet.contrib import amp  # importing it changes nothing; amp.init() does
 
 from .. import upstream
 from ..data import get_loaders
 from ..export import export_deploy, export_graph_deploy
 from ..model_zoo import from_spec
-from ..seeds import batch_seed, repeat_epoch
 from ..plots import plot_runs
+from ..seeds import batch_seed, repeat_epoch
 from ..utils import UserError, atomic_path, progress_bar
 from . import checkpoint
 from .console import close_logging, setup_logging
@@ -90,6 +91,7 @@ def start_run(cfg):
 
 
 def _start(cfg, job, logger):
+    """:func:`start_run` once the log is open."""
     if cfg.dataset == 'digits' and cfg.data_dir is None:
         logger.info('no --data-dir given: training on the embedded data set, scikit-learn\'s '
                     'handwritten digits (1,437 train / 360 test images, 32x32)')
@@ -98,7 +100,6 @@ def _start(cfg, job, logger):
     logger.info('start with arguments %s', cfg.arguments)
     run = Run(cfg, job, logger)
     if cfg.amp:  # before the network is built, as MXNet's AMP guide has it
-        from mxnet.contrib import amp
         amp.init(target_dtype=amp_dtype(cfg.contexts))
     run.net = from_spec(cfg.spec)
     nparams = sum(int(np.prod(p.shape)) for n, p in run.net.collect_params().items()
@@ -160,7 +161,6 @@ def _make_trainer(run):
     cfg, job = run.cfg, run.job
     trainer = run.trainer = make_trainer(run.net, cfg, job, run.epoch_size)
     if cfg.amp:  # amp.init() came before the network was built (_start)
-        from mxnet.contrib import amp
         amp.init_trainer(trainer)
     if run.states_file:
         trainer.load_states(run.states_file)
@@ -225,7 +225,6 @@ def train_step(run, data, label, epoch, nbatch):
         outs = [run.net(x) for x in xs]
         losses = [run.loss(o, y) for o, y in zip(outs, ys)]
         if cfg.amp:  # the scaled loss must be recorded too, or backward has no graph
-            from mxnet.contrib import amp
             with amp.scale_loss(losses, run.trainer) as scaled:
                 autograd.backward(scaled)
     if not cfg.amp:
