@@ -18,6 +18,10 @@ CIFAR_NETWORKS = ('plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6')
 #: The ImageNet family (224x224 input, bottleneck blocks).
 IMAGENET_NETWORKS = ('imagenet_cross', 'imagenet_resnet')
 
+#: Deep Layer Aggregation (fusenet_gluon.dla), the authors' ten ImageNet variants.
+DLA_NETWORKS = ('dla34', 'dla46_c', 'dla46x_c', 'dla60x_c', 'dla60', 'dla60x', 'dla102',
+                'dla102x', 'dla102x2', 'dla169')
+
 #: Paper names for the CIFAR family.
 ALIASES = {'dfn_mr': 'cross', 'dfn_il': 'half'}
 

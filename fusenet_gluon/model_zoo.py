@@ -523,6 +523,19 @@ _ensemble.__doc__ = 'The original\'s weight-shared ensemble; see EnsembleNet.'
 _MODELS[arch.ENSEMBLE] = _ensemble
 
 
+def _dla(name):
+    def make(classes=1000, pool_size=7, **kwargs):
+        from .dla import get_dla
+        return get_dla(name, classes, pool_size, **kwargs)
+    make.__name__ = name
+    make.__doc__ = 'Deep Layer Aggregation %s, as the authors build it; see fusenet_gluon.dla.' \
+        % name
+    return make
+
+
+_MODELS.update({name: _dla(name) for name in arch.DLA_NETWORKS})
+
+
 def list_models():
     """Names accepted by :func:`get_model`, aliases and the paper's named models included."""
     return sorted(_MODELS)
@@ -530,6 +543,9 @@ def list_models():
 
 def get_model(name, **kwargs):
     """Build a network by name.
+
+    Deep Layer Aggregation (``dla34``, ``dla46_c``, ... ``dla169``): kwargs ``classes``
+    (1000), ``pool_size`` (7 for 224x224 inputs; input side // 32 in general).
 
     CIFAR family (``plain, resnet, cross, half, side, fuse3, fuse6``; aliases ``dfn_mr`` =
     cross, ``dfn_il`` = half): kwargs ``depth`` (the original's num_depth, required; also

@@ -197,7 +197,9 @@ def test_unknown_network_lists_models():
 def test_registry_names_and_aliases():
     assert set(list_models()) == {'plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6',
                                   'dfn_mr', 'dfn_il', 'dfn_mr1', 'dfn_mr2', 'dfn_mr3',
-                                  'ensemble', 'imagenet_cross', 'imagenet_resnet'}
+                                  'ensemble', 'imagenet_cross', 'imagenet_resnet',
+                                  'dla34', 'dla46_c', 'dla46x_c', 'dla60x_c', 'dla60', 'dla60x',
+                                  'dla102', 'dla102x', 'dla102x2', 'dla169'}
     assert get_model('dfn_mr', depth=14).spec['network'] == 'cross'
     assert get_model('dfn_il', depth=14).spec.network == 'half'
 
