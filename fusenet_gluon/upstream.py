@@ -114,8 +114,36 @@ def check_fit(path, expected, found, spec=None):
     raise ValueError('\n'.join(lines))
 
 
+def from_torch_state_dict(state, params):
+    """PyTorch keys to this zoo's names: '.' read as '_' (``level2.tree1.conv1.weight`` is
+    ``level2_tree1_conv1_weight``), BatchNorm's ``weight``/``bias`` as ``gamma``/``beta``
+    where the network has those, a DataParallel ``module.`` prefix dropped."""
+    out = {}
+    for key, value in state.items():
+        name = (key[len('module.'):] if key.startswith('module.') else key).replace('.', '_')
+        for torch_suffix, gluon_suffix in (('_weight', '_gamma'), ('_bias', '_beta')):
+            if name not in params and name.endswith(torch_suffix) and \
+                    name[:-len(torch_suffix)] + gluon_suffix in params:
+                name = name[:-len(torch_suffix)] + gluon_suffix
+        out[name] = mx.nd.array(value, dtype=value.dtype if value.dtype != np.float64
+                                else np.float32)
+    return out
+
+
+def _read_params(path, params):
+    """The parameters in `path` by this zoo's names: an MXNet ``.params`` file of the
+    original (or of Gluon with full names), or a PyTorch state_dict."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError('no such parameter file: %s' % path)
+    from .torch_checkpoint import is_torch_file, load_state_dict
+    if is_torch_file(path):
+        return from_torch_state_dict(load_state_dict(path), params)
+    return from_upstream_dict(load_upstream_file(path))
+
+
 def load_params(net, path, ctx=None):
-    """Load a ``.params`` file written by the original code into `net`.
+    """Load a ``.params`` file written by the original code (or a PyTorch state_dict of the
+    DLA authors' code, read without PyTorch) into `net`.
 
     Parameters
     ----------
@@ -129,8 +157,8 @@ def load_params(net, path, ctx=None):
     Strict: a missing, unexpected or wrongly shaped entry raises ``ValueError`` listing every
     such name, and then nothing of the network has changed.
     """
-    loaded = from_upstream_dict(load_upstream_file(path))
     params = net.collect_params()
+    loaded = _read_params(path, params)
     check_fit(path, {n: p.shape for n, p in params.items()},
               {n: v.shape for n, v in loaded.items()}, getattr(net, 'spec', None))
     for name, param in params.items():
