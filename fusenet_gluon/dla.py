@@ -180,6 +180,7 @@ class DLA(HybridBlock):
         else:
             make = block
         self.pool_size = pool_size
+        self.spec = None   # set by get_dla: the NetworkSpec of a named variant
         c = channels
         with self.name_scope():
             self.base_layer = nn.HybridSequential(prefix='base_layer_')
@@ -226,9 +227,12 @@ DLA_VARIANTS = {
 
 def get_dla(name, classes=1000, pool_size=7, **kwargs):
     """The DLA variant `name` (one of DLA_VARIANTS), as the authors build it."""
+    from .spec import NetworkSpec
     levels, channels, block, residual_root, cardinality = DLA_VARIANTS[name]
-    return DLA(levels, channels, block, residual_root, classes, pool_size, cardinality,
-               **kwargs)
+    net = DLA(levels, channels, block, residual_root, classes, pool_size, cardinality,
+              **kwargs)
+    net.spec = NetworkSpec(name, classes=classes, pool_size=pool_size)
+    return net
 
 
 @mx_init.register

@@ -36,6 +36,8 @@ class NetworkSpec(object):
         The ensemble only: which of its components (default all eight).
     share_weights : bool, default True
         The ensemble only: whether the components share their weights (as the original).
+    pool_size : int, optional
+        DLA only: the head's average pooling, input side // 32 (default 7, for 224x224).
 
     Raises ``ValueError`` naming the valid choices for anything that builds no network.
     """
@@ -46,6 +48,7 @@ class NetworkSpec(object):
     blocks: Optional[Tuple[int, ...]] = None
     components: Optional[Tuple[str, ...]] = None
     share_weights: bool = True
+    pool_size: Optional[int] = None
 
     def __post_init__(self):
         name = self.network.lower() if isinstance(self.network, str) else self.network
@@ -61,7 +64,18 @@ class NetworkSpec(object):
                                               or not self.share_weights):
             raise ValueError('components and weight sharing are options of the ensemble, not '
                              'of %r' % self.network)
-        if self.network == arch.ENSEMBLE:
+        if self.network not in arch.DLA_NETWORKS and self.pool_size is not None:
+            raise ValueError('pool_size is an option of the DLA networks, not of %r'
+                             % self.network)
+        if self.network in arch.DLA_NETWORKS:
+            if self.depth is not None or self.blocks is not None:
+                raise ValueError('%s takes no depth or blocks: each DLA variant is fixed '
+                                 '(choose another of %s)' % (self.network,
+                                                             ', '.join(arch.DLA_NETWORKS)))
+            self._set(classes=1000 if self.classes is None else self.classes,
+                      pool_size=7 if self.pool_size is None else self.pool_size)
+            arch.check_positive_int(self.pool_size, 'pool_size')
+        elif self.network == arch.ENSEMBLE:
             if self.depth is None:
                 raise ValueError("the ensemble needs a depth (the original's net_depth), "
                                  'e.g. 14, 20, 26')
@@ -113,16 +127,21 @@ class NetworkSpec(object):
         return self.components or arch.ENSEMBLE_COMPONENTS
 
     @property
+    def dla(self):
+        """Whether this is a Deep Layer Aggregation network."""
+        return self.network in arch.DLA_NETWORKS
+
+    @property
     def input_shape(self):
         """``(3, H, W)`` of one input image."""
-        size = arch.input_size(self.network)
+        size = 32 * self.pool_size if self.dla else arch.input_size(self.network)
         return (3, size, size)
 
     @property
     def built_depth(self):
         """The num_depth of the network this builds (``arch.built_depth``): 14 for cross at
-        15, which builds the same blocks. None for ImageNet networks."""
-        if self.imagenet:
+        15, which builds the same blocks. None for ImageNet networks and DLA."""
+        if self.imagenet or self.dla:
             return None
         if self.network == arch.ENSEMBLE:
             return self.depth
@@ -132,6 +151,9 @@ class NetworkSpec(object):
     def tag(self):
         """A short file-name tag, by what is built: ``cross_d110w1`` (also for cross at 111),
         ``imagenet_cross``, ``imagenet_cross_b2-2-8-2``."""
+        if self.dla:
+            return self.network if self.pool_size == 7 else '%s_p%d' % (self.network,
+                                                                         self.pool_size)
         if self.imagenet:
             if self.blocks == arch.IMAGENET_BLOCKS[self.network]:
                 return self.network
@@ -144,11 +166,13 @@ class NetworkSpec(object):
     @property
     def label(self):
         """A readable name: ``cross d110 w1``, ``imagenet_cross``."""
-        return self.tag.replace('_d', ' d').replace('w', ' w', 1) if not self.imagenet \
-            else self.tag
+        return self.tag.replace('_d', ' d').replace('w', ' w', 1) \
+            if not (self.imagenet or self.dla) else self.tag
 
     def model_kwargs(self):
         """Keyword arguments of :func:`~fusenet_gluon.model_zoo.get_model` for this network."""
+        if self.dla:
+            return dict(classes=self.classes, pool_size=self.pool_size)
         if self.imagenet:
             return dict(classes=self.classes, blocks=self.blocks)
         out = dict(depth=self.depth, widen_factor=self.widen_factor, classes=self.classes)
@@ -182,7 +206,7 @@ def add_arguments(parser, family=None, required=True):
     `family`: None (any network), ``'cifar'`` or ``'imagenet'`` (the training scripts).
     """
     from .model_zoo import list_models
-    names = [m for m in list_models() if family is None
+    names = [m for m in list_models() if family is None or m in arch.DLA_NETWORKS
              or arch.is_imagenet(m) == (family == 'imagenet')]
     if family == 'imagenet':
         parser.add_argument('--network', default='imagenet_cross', choices=names,
@@ -211,23 +235,35 @@ def add_arguments(parser, family=None, required=True):
         parser.add_argument('--blocks', default=None,
                             help='ImageNet blocks of g1..g4, e.g. 2,2,8,2 (the paper); default: '
                                  "the original code's (1,2,11,2 cross; 2,4,22,4 resnet)")
+    if family != 'cifar':
+        parser.add_argument('--pool-size', type=int, default=None,
+                            help='DLA only: the average pooling of its head, input side // 32 '
+                                 '(default: 7, for 224x224 inputs)')
     if family is None:
         parser.add_argument('--classes', type=int, default=None,
                             help='number of classes (default: 10, ImageNet 1000)')
 
 
-def from_args(args, classes=None, default_depth=None):
+def default_pool_size(network, input_size=None):
+    """A DLA network's pooling for `input_size` (side // 32), None for others or unknown."""
+    if network.lower() in arch.DLA_NETWORKS and input_size:
+        return max(1, input_size // 32)
+    return None
+
+
+def from_args(args, classes=None, default_depth=None, input_size=None):
     """The :class:`NetworkSpec` that parsed flags of :func:`add_arguments` describe.
 
     `classes` overrides ``--classes`` (training takes it from the data set);
-    `default_depth` fills a missing ``--depth`` of a CIFAR network."""
+    `default_depth` fills a missing ``--depth`` of a CIFAR network; `input_size` (the data
+    set's) gives a DLA network its pooling when ``--pool-size`` is not given."""
     blocks = getattr(args, 'blocks', None)
     if isinstance(blocks, str):
         blocks = tuple(parse_ints(blocks, '--blocks', '2,2,8,2'))
     network = args.network
     depth = getattr(args, 'depth', None)
     if depth is None and network.lower() not in arch.PAPER_VARIANTS \
-            and not arch.is_imagenet(network):
+            and not arch.is_imagenet(network) and network.lower() not in arch.DLA_NETWORKS:
         depth = default_depth
     if classes is None:
         classes = getattr(args, 'classes', None)
@@ -236,6 +272,8 @@ def from_args(args, classes=None, default_depth=None):
         components = tuple(c.strip() for c in components.split(','))
     try:
         return NetworkSpec(network, depth, getattr(args, 'widen_factor', None) or 1, classes,
-                           blocks, components, not getattr(args, 'no_weight_sharing', False))
+                           blocks, components, not getattr(args, 'no_weight_sharing', False),
+                           getattr(args, 'pool_size', None)
+                           or default_pool_size(network, input_size))
     except ValueError as err:
         raise UserError(str(err)) from None

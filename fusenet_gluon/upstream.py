@@ -19,8 +19,13 @@ __all__ = ['load_params', 'save_checkpoint', 'to_upstream_dict', 'from_upstream_
 
 def upstream_symbol(net):
     """The original's training graph (ending in ``SoftmaxOutput('softmax')``) of a network
-    of this zoo, or of a :class:`~fusenet_gluon.spec.NetworkSpec`."""
+    of this zoo, or of a :class:`~fusenet_gluon.spec.NetworkSpec`. DLA, whose original is
+    PyTorch, has no MXNet graph of its authors: its checkpoints carry the Gluon network's own
+    graph, closed the same way."""
     spec = getattr(net, 'spec', net)
+    if spec.dla:
+        from .model_zoo import from_spec
+        return symbols.graphs.with_softmax(from_spec(spec)(mx.sym.var('data')))
     return symbols.get_symbol(spec.network, spec.classes, spec.depth, spec.widen_factor,
                               spec.blocks, spec.components, spec.share_weights)
 
@@ -54,8 +59,8 @@ def from_upstream_dict(loaded):
         kind, _, name = key.partition(':')
         if not name:
             out[key] = value
-        elif kind == 'arg':
-            out[name] = value
+        elif kind == 'arg' or kind == 'aux' and arch.gluon_to_aux(name) is not None:
+            out[name] = value   # DLA's checkpoints keep Gluon's running_mean/var
         elif kind == 'aux':
             try:
                 out[arch.aux_to_gluon(name)] = value
@@ -80,10 +85,13 @@ def device_mean(param):
 def to_upstream_dict(net):
     """The parameters of `net` keyed as the original saves them (``arg:``/``aux:``), each
     the float32 mean over its devices (:func:`device_mean`)."""
-    out = {}
+    out, dla = {}, getattr(getattr(net, 'spec', None), 'dla', False)
     for name, param in net.collect_params().items():
         aux = arch.gluon_to_aux(name)
-        out['aux:' + aux if aux else 'arg:' + name] = device_mean(param)
+        if aux is None:
+            out['arg:' + name] = device_mean(param)
+        else:  # DLA's graph is Gluon's: its statistics keep Gluon's names
+            out['aux:' + (name if dla else aux)] = device_mean(param)
     return out
 
 
@@ -184,9 +192,12 @@ def save_checkpoint(net, prefix, epoch, symbol=None):
     graph_names = set('arg:' + n for n in symbol.list_arguments()
                       if n != 'data' and not (n.startswith('softmax') and n.endswith('_label')))
     graph_names |= set('aux:' + n for n in symbol.list_auxiliary_states())
-    if graph_names != set(params):
+    # DLA keeps the projects its authors compute and never use: in the file, not the graph
+    extra_ok = getattr(getattr(net, 'spec', None), 'dla', False)
+    mismatch = (graph_names - set(params)) | (set() if extra_ok else set(params) - graph_names)
+    if mismatch:
         raise ValueError('the network does not match its graph: %s'
-                         % ', '.join(sorted(graph_names ^ set(params))))
+                         % ', '.join(sorted(mismatch)))
     sym_path, params_path = checkpoint_paths(prefix, epoch)
     folder = os.path.dirname(os.path.abspath(sym_path))
     os.makedirs(folder, exist_ok=True)

@@ -77,7 +77,7 @@ def test_two_devices_stopped_and_resumed_end_identical(tmp_path):
     make_toy_records(data, n_train=96, n_test=16)
     a, b = str(tmp_path / 'a' / 'm'), str(tmp_path / 'b' / 'm')
     r = train(data, a, '--num-epochs', '4')
-    assert 'parameter update: gluon.Trainer (per device)' in r.stdout
+    assert 'parameter update: optimizer nag, gluon.Trainer (per device)' in r.stdout
     train(data, b, '--num-epochs', '2')
     train(data, b, '--num-epochs', '4', '--load-epoch', '2')
     for suffix in ('-0004.params', '-0004.device-stats', '-0004.states'):

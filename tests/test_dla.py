@@ -79,3 +79,63 @@ def test_unused_projects_take_no_gradient_and_the_net_trains():
     trainer.step(4)   # no stale-gradient complaint about the unused layers
     w = params['fc_weight'].data().asnumpy()
     assert w.std() == pytest.approx(np.sqrt(2.0 / 10), rel=0.3)   # normal(0, sqrt(2/(1*1*10)))
+
+
+def test_train_cifar_trains_dla_beside_dfn_mr(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from conftest import ROOT, make_toy_records
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=32, n_test=16)
+    prefix = str(tmp_path / 'm')
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--network', 'dla46_c', '--data-dir',
+                        data, '--gpus', '', '--batch-size', '16', '--num-epochs', '1',
+                        '--no-plot', '--model-prefix', prefix], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    run = json.load(open(prefix + '-run.json'))
+    assert run['model']['network'] == 'dla46_c' and run['model']['pool_size'] == 1
+    assert 'optimizer sgd' in open(prefix + '.log').read()
+    sym, arg, aux = mx.model.load_checkpoint(prefix, 1)
+    assert 'level4_project_0_weight' in arg and 'fc_weight' in arg   # the unused project
+    from fusenet_gluon import upstream
+    upstream.load_params(get_model('dla46_c', classes=10, pool_size=1), prefix + '-0001.params')
+
+
+def test_train_imagenet_with_the_dla_recipe(tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    from fusenet_gluon.data.recordio import write_records
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 256, (260, 300, 3)).astype(np.uint8) for _ in range(4)]
+    for name in ('imagenet_train', 'imagenet_val'):
+        write_records(str(tmp_path / (name + '.rec')), zip(range(4), imgs), img_fmt='.jpg')
+    prefix = str(tmp_path / 'm')
+    r = subprocess.run([sys.executable, 'train_imagenet.py', '--network', 'dla46_c',
+                        '--data-dir', str(tmp_path), '--batch-size', '2', '--num-epochs', '1',
+                        '--gpus', '', '--model-prefix', prefix, '--no-plot', '--rand-seed', '0',
+                        '--data-workers', '0'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "the authors' random-resized crop runs in the gluon loader" in r.stdout
+    assert 'optimizer sgd' in r.stdout
+
+
+def test_the_dla_transforms_are_gluons_and_repeat_per_sample():
+    from fusenet_gluon.data import get_preset
+    from fusenet_gluon.data.loaders import SampleTransform
+    from fusenet_gluon.data.presets import dla_preset
+    preset = dla_preset(get_preset('imagenet'))
+    assert preset.augment == 'random_resized_crop' and preset.mean == (123.675, 116.28, 103.53)
+    img = np.random.RandomState(1).randint(0, 256, (300, 400, 3)).astype(np.uint8)
+    train, val = SampleTransform(preset, True, seed=3), SampleTransform(preset, False)
+    a, b, c = train(5, img), train(5, img), train(6, img)
+    assert a.shape == (3, 224, 224) and np.array_equal(a, b) and not np.array_equal(a, c)
+    v = val(0, img)
+    t = mx.gluon.data.vision.transforms
+    expect = t.CenterCrop(224, interpolation=1)(t.Resize(256, keep_ratio=True, interpolation=1)(
+        mx.nd.array(img, dtype='uint8'))).asnumpy().astype(np.float32)
+    expect = ((expect - np.array(preset.mean)) / np.array(preset.std)).transpose(2, 0, 1)
+    np.testing.assert_allclose(v, expect, rtol=1e-5, atol=1e-5)

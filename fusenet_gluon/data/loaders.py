@@ -68,7 +68,7 @@ def _part(count, num_parts, part_index):
 def check_file(path, preset, dataset=None, progress=None):
     """Scan `path` (framing, labels, image sizes) and return the record offsets."""
     kw = dict(classes=preset.classes, dataset=dataset or preset.name, progress=progress)
-    if preset.augment == 'imagenet':
+    if preset.augment in ('imagenet', 'random_resized_crop'):
         kw['min_size'] = 1
     else:
         kw['expect_size'] = (preset.input_size, preset.input_size)
@@ -210,11 +210,31 @@ class SampleTransform(object):
         p = self.preset
         if p.augment == 'imagenet':
             img = self._imagenet(idx, img) if self.train else self._imagenet_val(img)
+        elif p.augment == 'random_resized_crop':
+            img = self._resized_crop(idx, img) if self.train else self._center_crop(img)
         x = normalize(img, p)
         if self.train and p.augment in ('pad_crop_mirror', 'pad_crop'):
             x = pad_crop_mirror(x[None], P.CIFAR_PAD, self.fill, self.rng(idx),
                                 mirror=p.augment == 'pad_crop_mirror')[0]
         return x
+
+    def _resized_crop(self, idx, img):
+        """Gluon's random-resized crop (area 0.08..1, aspect 3/4..4/3) and a mirror, drawn
+        from this sample's seed (Gluon draws from Python's generator: seeded here)."""
+        import random
+        rng = self.rng(idx)
+        random.seed(int(rng.randint(2 ** 31)))
+        s = self.preset.input_size
+        crop = mx.gluon.data.vision.transforms.RandomResizedCrop(s, interpolation=1)
+        out = crop(mx.nd.array(img, dtype='uint8')).asnumpy()
+        return out[:, ::-1] if rng.rand() < 0.5 else out
+
+    def _center_crop(self, img):
+        """Gluon's transforms: the shorter side to 256, the centre 224 x 224."""
+        t = mx.gluon.data.vision.transforms
+        img = t.Resize(P.IMAGENET_VAL_RESIZE, keep_ratio=True, interpolation=1)(
+            mx.nd.array(img, dtype='uint8'))
+        return t.CenterCrop(self.preset.input_size, interpolation=1)(img).asnumpy()
 
     def _imagenet_val(self, img):
         h, w = img.shape[:2]
@@ -308,8 +328,9 @@ def get_loaders(dataset='digits', data_dir=None, batch_size=64, backend='recordi
 
     Parameters
     ----------
-    dataset : str
-        ``cifar10``, ``cifar100``, ``svhn``, ``imagenet`` or ``digits`` (the embedded default).
+    dataset : str or Preset
+        ``cifar10``, ``cifar100``, ``svhn``, ``imagenet``, ``fashion-mnist`` or ``digits`` (the
+        embedded default), or a preset itself (the DLA recipe's ImageNet, say).
     data_dir : str, optional
         Folder with `train_file` and `val_file`; ``None`` for the digits, packed once into a
         cache folder.
@@ -324,7 +345,11 @@ def get_loaders(dataset='digits', data_dir=None, batch_size=64, backend='recordi
     """
     if backend not in BACKENDS:
         raise ValueError('unknown loader %r; choose from %s' % (backend, ', '.join(BACKENDS)))
-    preset = P.get_preset(dataset, fb_mean)
+    preset = dataset if isinstance(dataset, P.Preset) else P.get_preset(dataset, fb_mean)
+    dataset = preset.name
+    if preset.augment == 'random_resized_crop' and backend == 'recordio':
+        raise ValueError("the random-resized crop runs in the gluon loader only (backend "
+                         "'gluon')")
     if data_dir is None:
         if dataset != 'digits':
             raise ValueError('%s needs --data-dir with %s and %s' % (dataset, train_file,

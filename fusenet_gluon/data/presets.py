@@ -12,7 +12,9 @@ Preset.__doc__ = """A dataset as the original trained on it.
 
 augment: ``'pad_crop_mirror'`` (CIFAR: pad 4 with the mean colour, random 32x32 crop,
 random mirror), ``'none'`` (SVHN), ``'imagenet'`` (scale, aspect, crop, mirror, HSL
-jitter), ``'pad_crop'`` (the digits: no mirror, digits are not mirror symmetric).
+jitter), ``'pad_crop'`` (the digits: no mirror, digits are not mirror symmetric),
+``'random_resized_crop'`` (the DLA authors' ImageNet recipe: random-resized crop 224 and
+flip; validation shorter side 256, centre crop 224; Gluon's own transforms).
 lr_step_epochs: None for the CIFAR rule (1/2, 3/4, 7/8 of the epochs), else a period."""
 
 CIFAR_PAD = 4
@@ -54,6 +56,15 @@ DATASETS = {
     'fashion-mnist': Preset('fashion-mnist', 10, 60000, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
                             'pad_crop_mirror', 40, 32, 10000, None),
 }
+
+
+def dla_preset(preset):
+    """The DLA authors' version of the ImageNet preset (their classify.py): the alternative
+    statistics and the random-resized crop; other data sets are left as they are."""
+    if preset.name != 'imagenet':
+        return preset
+    return preset._replace(mean=IMAGENET_FB_MEAN, std=IMAGENET_FB_STD,
+                           augment='random_resized_crop')
 
 
 def get_preset(name, fb_mean=False):

@@ -123,9 +123,8 @@ def _open_data(run):
     """The loaders and the epoch size; returns the examples the schedule counts."""
     cfg, job = run.cfg, run.job
     run.train_data, run.val_data = get_loaders(
-        cfg.dataset, cfg.data_dir, cfg.batch_size, cfg.loader, cfg.train_file, cfg.val_file,
-        num_parts=job.workers, part_index=job.rank, workers=cfg.data_workers, seed=cfg.seed,
-        fb_mean=cfg.fb_mean)
+        cfg.preset, cfg.data_dir, cfg.batch_size, cfg.loader, cfg.train_file, cfg.val_file,
+        num_parts=job.workers, part_index=job.rank, workers=cfg.data_workers, seed=cfg.seed)
     if run.train_data.part_examples < cfg.batch_size:
         raise UserError('--batch-size %d is more than the %d training images%s'
                         % (cfg.batch_size, run.train_data.part_examples,
@@ -150,7 +149,7 @@ def _place_network(run):
             run.amp_state = checkpoint.resume_point(run.files, cfg.load_epoch,
                                     run.epoch_size * run.job.updates_per_step, run.logger)
     else:
-        run.net.initialize(initializer(), ctx=cfg.contexts)
+        run.net.initialize(initializer(cfg.spec), ctx=cfg.contexts)
     if cfg.dtype == 'float16':
         run.net.cast('float16')
     if cfg.hybridize:
@@ -176,7 +175,8 @@ def _make_trainer(run):
         checkpoint.load_device_stats(run.net, run.files.device_stats(cfg.load_epoch),
                                      run.logger)
     run.logger.info('parameter update: %s', 'lean single-device NAG (FastTrainer)'
-                    if trainer.fast_path else 'gluon.Trainer (%s)' % (
+                    if trainer.fast_path else 'optimizer %s, gluon.Trainer (%s)' % (
+                        type(trainer.optimizer).__name__.lower(),
                         'on the kvstore' if trainer.updates_on_kvstore else 'on the workers'
                         if job.distributed else 'per device'))
 

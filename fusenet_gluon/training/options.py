@@ -17,6 +17,7 @@ import mxnet as mx
 from .. import arch
 from .. import spec as net_spec
 from ..data import get_preset, lr_steps
+from ..data.presets import dla_preset
 from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
 from ..gpu_support import check_gpus
@@ -123,7 +124,6 @@ class RunConfig(object):
     """Everything a training run needs, resolved and checked (see :func:`resolve`)."""
     spec: net_spec.NetworkSpec
     preset: Preset
-    fb_mean: bool
     data_dir: Optional[str]
     train_file: str
     val_file: str
@@ -288,7 +288,15 @@ def resolve(args, imagenet=False):
     """
     notes = []
     preset = _dataset(args, imagenet, notes)
-    spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH)
+    spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
+                              input_size=preset.input_size)
+    loader = args.loader
+    if spec.dla:
+        preset = dla_preset(preset)
+        if preset.augment == 'random_resized_crop' and loader == 'recordio':
+            loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
+            notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
+                         'gluon loader (--loader gluon)')
     notes += _depth_note(spec)
     _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
@@ -312,10 +320,9 @@ def resolve(args, imagenet=False):
         files.check_resumable(args.load_epoch)
     seed = int(time.time()) % (2 ** 31) if args.rand_seed is None else args.rand_seed
     return RunConfig(
-        spec=spec, preset=preset, fb_mean=getattr(args, 'fb_mean', False),
-        data_dir=args.data_dir,
+        spec=spec, preset=preset, data_dir=args.data_dir,
         train_file=args.train_dataset, val_file=args.val_dataset,
-        num_examples=args.num_examples, loader=args.loader, data_workers=args.data_workers,
+        num_examples=args.num_examples, loader=loader, data_workers=args.data_workers,
         contexts=contexts, batch_size=args.batch_size, num_epochs=num_epochs, lr=args.lr,
         lr_factor=args.lr_factor, lr_steps=steps, lr_mode=args.lr_mode,
         warmup_epochs=args.warmup_epochs, momentum=args.momentum, wd=args.wd,

@@ -34,7 +34,11 @@ class OriginalInit(mx.init.Initializer):
         (self._fc if re.match('.*fc.*', name) else self._rest)._init_weight(name, arr)
 
 
-def initializer():
+def initializer(spec=None):
+    """The initialisation of the recipe: the original's, or the DLA authors' for DLA."""
+    if spec is not None and spec.dla:
+        from ..dla import dla_init
+        return dla_init()
     return OriginalInit()
 
 
@@ -92,7 +96,9 @@ def make_trainer(net, cfg, job, epoch_size):
         # on the store), so the optimizer state lives where refresh() rebuilds it and
         # save_states() saves it
         update_on_kvstore = False
-    return FastTrainer(net.collect_params(), 'nag', opt, kvstore=job.kvstore,
+    # the original: Nesterov momentum; the DLA authors: plain SGD with momentum
+    optimizer = 'sgd' if cfg.spec.dla else 'nag'
+    return FastTrainer(net.collect_params(), optimizer, opt, kvstore=job.kvstore,
                        update_on_kvstore=update_on_kvstore)
 
 
