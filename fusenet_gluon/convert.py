@@ -5,8 +5,9 @@
     python -m fusenet_gluon.convert export      --network cross --depth 26 --params net.params --output deploy
     python -m fusenet_gluon.convert onnx        --network cross --depth 26 --prefix P --epoch 10 --output net.onnx
 
-The source is either a Gluon parameter file (``--params``, as ``net.save_parameters``
-writes it) or a checkpoint of the original (``--prefix`` and ``--epoch``). No existing file
+The source is either a parameter file (``--params``: Gluon's, as ``net.save_parameters``
+writes it, or for DLA the authors' PyTorch state_dict, read without PyTorch) or a checkpoint
+of the original (``--prefix`` and ``--epoch``). No existing file
 is overwritten unless ``--force`` is given.
 """
 import argparse
@@ -18,12 +19,15 @@ from . import spec as net_spec
 from . import upstream
 from .export import check_writable, export_deploy, export_onnx
 from .model_zoo import from_spec
+from .torch_checkpoint import is_torch_file
 from .utils import HelpFormatter, UserError, atomic_path, run_cli
 
 
 def load_source(net, args):
     """Fill `net` from ``--params`` (Gluon) or ``--prefix``/``--epoch`` (original)."""
-    if args.params:
+    if args.params and is_torch_file(args.params):
+        upstream.load_params(net, args.params)   # the DLA authors' PyTorch state_dict
+    elif args.params:
         # Gluon files name parameters by their place in the network ('g0.conv.weight'):
         # the same strict check as for the original's files, with those names
         loaded = upstream.load_upstream_file(args.params)
@@ -49,7 +53,8 @@ def main(argv=None):
     for command, text in helps.items():
         p = sub.add_parser(command, help=text, description=text)
         net_spec.add_arguments(p)
-        p.add_argument('--params', help='source: Gluon parameter file')
+        p.add_argument('--params', help='source: Gluon parameter file, or (DLA) the authors\' '
+                                        'PyTorch .pth state_dict')
         p.add_argument('--prefix', help='original checkpoint prefix (source, or target of '
                                         'to-upstream)')
         p.add_argument('--epoch', type=int, help='original checkpoint epoch')

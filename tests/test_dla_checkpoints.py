@@ -172,3 +172,27 @@ def test_a_hostile_pickle_is_refused_without_running_it(tmp_path):
         z.writestr('archive/data.pkl', pickle.dumps([1, 2], protocol=2))
     with pytest.raises(ValueError, match='state_dict of named tensors'):
         load_state_dict(path)
+
+
+def test_convert_takes_the_authors_pth(tmp_path):
+    import subprocess
+    import sys
+    path = str(tmp_path / 'dla46x_c.pth')
+    net = get_model('dla46x_c', classes=10, pool_size=1)
+    write_torch_zip(path, authors_weights('dla46x_c', net))
+    common = ['--network', 'dla46x_c', '--classes', '10', '--pool-size', '1', '--params', path]
+    out = str(tmp_path / 'g.params')
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.convert', 'to-gluon'] + common +
+                       ['--output', out], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    back = get_model('dla46x_c', classes=10, pool_size=1)
+    back.load_parameters(out)
+    x = mx.nd.array(np.random.RandomState(7).normal(0, 1, (2, 3, 32, 32)))
+    np.testing.assert_allclose(back(x).asnumpy(),
+                               np.array(REFERENCE['logits']['dla46x_c_c10_p1_s32']),
+                               rtol=1e-4, atol=1e-4)
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.convert', 'to-gluon', '--network',
+                        'dla34', '--classes', '10', '--pool-size', '1', '--params', path,
+                        '--output', str(tmp_path / 'x.params')], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and 'does not fit' in r.stderr and 'Traceback' not in r.stderr
