@@ -12,6 +12,7 @@ import pytest
 from mxnet import gluon
 
 from fusenet_gluon import get_model, upstream
+from fusenet_gluon.spec import NetworkSpec
 from fusenet_gluon.gpu_support import check_gpus, fatbin_architectures, runnable
 from fusenet_gluon.training import checkpoint
 from fusenet_gluon.training.distributed import Job
@@ -22,7 +23,7 @@ from fusenet_gluon.utils import UserError
 def cfg(**kw):
     base = dict(lr=0.1, momentum=0.9, wd=0.0, num_epochs=1, lr_steps=[], lr_factor=0.1,
                 lr_mode='step', warmup_epochs=0, dtype='float32', amp=False,
-                contexts=[mx.cpu()])
+                contexts=[mx.cpu()], spec=NetworkSpec('cross', 14))
     base.update(kw)
     return types.SimpleNamespace(**base)
 
