@@ -269,7 +269,7 @@ def from_args(args, classes=None, default_depth=None, input_size=None):
         classes = getattr(args, 'classes', None)
     components = getattr(args, 'components', None)
     if isinstance(components, str):
-        components = tuple(c.strip() for c in components.split(','))
+        components = tuple(c.strip() for c in components.split(',') if c.strip())
     try:
         return NetworkSpec(network, depth, getattr(args, 'widen_factor', None) or 1, classes,
                            blocks, components, not getattr(args, 'no_weight_sharing', False),

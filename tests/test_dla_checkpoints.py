@@ -196,3 +196,24 @@ def test_convert_takes_the_authors_pth(tmp_path):
                         '--output', str(tmp_path / 'x.params')], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and 'does not fit' in r.stderr and 'Traceback' not in r.stderr
+
+
+ALL = json.load(__import__('gzip').open(os.path.join(FIXTURES, 'dla_all.json.gz'), 'rt'))
+
+
+@pytest.mark.parametrize('name', sorted(ALL['variants']))
+def test_every_variant_gives_the_authors_logits(name, tmp_path):
+    """All ten variants (32x32 inputs, pool 1, 10 classes): weights from the recipe under
+    the authors' keys, through a PyTorch-format file, against their dla.py's logits."""
+    net = get_model(name, classes=10, pool_size=1)
+    state = collections.OrderedDict()
+    for key, shape in ALL['variants'][name]:
+        if not key.endswith('num_batches_tracked'):
+            state[key] = recipe(key, shape)
+    path = str(tmp_path / 'w.pth')
+    write_torch_zip(path, state)
+    net = upstream.load_params(net, path)
+    x = mx.nd.array(np.random.RandomState(7).normal(0, 1, (2, 3, 32, 32)))
+    expect = np.array(ALL['logits']['%s_c10_p1_s32' % name])
+    scale = max(1.0, np.abs(expect).max())
+    np.testing.assert_allclose(net(x).asnumpy() / scale, expect / scale, atol=1e-5)
