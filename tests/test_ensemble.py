@@ -220,3 +220,36 @@ def test_ensemble_onnx_has_eight_outputs_and_deploy_exports(tmp_path):
         got = back(x)
         got = mx.nd.stack(*got, axis=0) if isinstance(got, (list, tuple)) else got
         np.testing.assert_allclose(got.asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_ensemble_on_two_devices_resumes_exactly_and_trains_distributed(tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT, make_toy_records
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=64, n_test=16)
+    common = ['--network', 'ensemble', '--depth', '8', '--data-dir', data, '--gpus', '',
+              '--batch-size', '16', '--rand-seed', '3', '--no-plot', '--checkpoint-epochs', '1',
+              '--lr', '0.02', '--lr-steps', '2']
+
+    def run(*argv):
+        r = subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    a, b = str(tmp_path / 'a' / 'm'), str(tmp_path / 'b' / 'm')
+    train = [sys.executable, 'train_cifar.py', '--cpu-devices', '2'] + common
+    run(*train, '--num-epochs', '3', '--model-prefix', a)
+    run(*train, '--num-epochs', '2', '--model-prefix', b)
+    run(*train, '--num-epochs', '3', '--load-epoch', '2', '--model-prefix', b)
+    for suffix in ('-0003.params', '-0003.device-stats'):
+        assert open(a + suffix, 'rb').read() == open(b + suffix, 'rb').read(), suffix
+    d = str(tmp_path / 'd' / 'm')
+    run(sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout', '200',
+        '--', sys.executable, 'train_cifar.py', *common, '--kv-store', 'dist_sync',
+        '--num-epochs', '1', '--model-prefix', d)
+    rank0 = upstream.load_params(get_model('ensemble', depth=8), d + '-0001.params')
+    rank1 = get_model('ensemble', depth=8)
+    rank1.load_parameters(d + '-worker1-final.params')
+    p0, p1 = rank0.collect_params(), rank1.collect_params()
+    for name in p0:
+        if not name.endswith(('running_mean', 'running_var')):
+            np.testing.assert_array_equal(p0[name].data().asnumpy(), p1[name].data().asnumpy())
