@@ -38,7 +38,6 @@ from .data.meta import read_meta
 from .model_zoo import from_spec
 from .spec import NetworkSpec
 from .training import checkpoint
-from .training.metrics import ensemble_log_probs
 from .utils import HelpFormatter, UserError, parse_ints, run_cli
 
 

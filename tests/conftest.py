@@ -74,3 +74,17 @@ def toy_dir(tmp_path):
     folder = tmp_path / 'toy'
     make_toy_records(folder)
     return str(folder)
+
+
+def assert_workers_agree(prefix, epoch, make_net):
+    """Rank 0's checkpoint and worker 1's final parameters of a 2-worker dist_sync job hold
+    bit-identical learned parameters (BatchNorm statistics stay per worker)."""
+    from fusenet_gluon import upstream
+    rank0 = upstream.load_params(make_net(), '%s-%04d.params' % (prefix, epoch))
+    rank1 = make_net()
+    rank1.load_parameters(prefix + '-worker1-final.params')
+    p0, p1 = rank0.collect_params(), rank1.collect_params()
+    for name in p0:
+        if not name.endswith(('running_mean', 'running_var')):
+            np.testing.assert_array_equal(p0[name].data().asnumpy(),
+                                          p1[name].data().asnumpy(), err_msg=name)

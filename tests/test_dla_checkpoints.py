@@ -3,7 +3,6 @@ made by PyTorch, the authors' logits for weights from a recipe (tests/fixtures/,
 with their dla.py in a separate environment with PyTorch 2.13.0; see 'made_with'),
 strictness, and a hostile pickle refused without running it."""
 import collections
-import io
 import json
 import os
 import pickle

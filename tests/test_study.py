@@ -66,7 +66,6 @@ def test_pack_mnist_idx_pads_to_32x32_rgb(tmp_path):
 
 def test_the_papers_numbers_are_the_reference_docs():
     """fusenet_gluon/paper.py against docs/reference.md section 4.1."""
-    import re
     from conftest import REFERENCE
     from fusenet_gluon import paper
     text = open(REFERENCE).read()
