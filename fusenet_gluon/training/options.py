@@ -160,10 +160,6 @@ class RunConfig(object):
         return self.preset.name
 
     @property
-    def distributed(self):
-        return is_distributed(self.kv_store)
-
-    @property
     def top5(self):
         """ImageNet reports top-5 accuracy beside top-1."""
         return self.spec.imagenet
