@@ -3,6 +3,6 @@
 >>> import fusenet_gluon
 >>> net = fusenet_gluon.get_model('cross', depth=110)   # DFN-MR1
 """
-from .model_zoo import get_model, list_models  # noqa: F401
+from .model_zoo import from_spec, get_model, list_models  # noqa: F401
 
 __version__ = '0.1.0'
