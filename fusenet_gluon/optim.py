@@ -18,35 +18,71 @@ from mxnet import gluon
 
 
 class FastTrainer(gluon.Trainer):
-    """``gluon.Trainer`` with a lean single-device NAG update; same results."""
+    """``gluon.Trainer`` with a lean NAG update on one device or several; same results."""
 
     def _fast_ok(self):
         opt = self._optimizer
-        return (type(opt) is mx.optimizer.NAG and len(self._updaters) == 1
-                and len(self._contexts) == 1
+        return (type(opt) is mx.optimizer.NAG
+                and len(self._updaters) == len(self._contexts)
                 and not (self._kvstore and self._update_on_kvstore)
+                and (len(self._contexts) == 1 or self._local_store())
                 and not opt.multi_precision and not opt.clip_gradient
                 and getattr(self, '_amp_loss_scaler', None) is None
                 and opt.momentum > 0
                 and all(p.lr_mult == 1 and p.wd_mult == 1 for p in self._params))
 
+    def _local_store(self):
+        """Whether gradients are summed by a kvstore of this process (several devices of
+        one machine), not by parameter servers."""
+        kv = self._kvstore
+        return kv is not None and 'dist' not in kv.type and not self._update_on_kvstore
+
+    def _allreduce_grads(self):
+        """Sum every dense gradient over the devices with one kvstore call.
+
+        ``gluon.Trainer`` makes one ``pushpull`` per parameter (89 calls at num_depth 26,
+        341 at 110), each through ctypes; the store sums each key the same way whether its
+        keys come one by one or in a list, so the sums are bit-identical."""
+        if not (self._kv_initialized and self._local_store()):
+            return super(FastTrainer, self)._allreduce_grads()
+        items = getattr(self, '_reduce_items', None)
+        if items is None:
+            items = self._reduce_items = [
+                (i, p.list_grad()) for i, p in enumerate(self._params)
+                if p.grad_req != 'null' and p._stype == 'default']
+        if items:
+            keys, grads = zip(*items)
+            self._kvstore.pushpull(list(keys), list(grads))
+
     def _update(self, ignore_stale_grad=False):
         if not self._fast_ok():
             return super(FastTrainer, self)._update(ignore_stale_grad)
         items = getattr(self, '_fast_items', None)
-        if items is None:
+        if items is None:  # per device: (its context, [(index, weight, gradient)])
             items = self._fast_items = [
-                (i, p.list_data()[0], p.list_grad()[0])
-                for i, p in enumerate(self._params) if p.grad_req != 'null']
-        opt, updater = self._optimizer, self._updaters[0]
+                (ctx, [(i, p.list_data()[d], p.list_grad()[d])
+                       for i, p in enumerate(self._params) if p.grad_req != 'null'])
+                for d, ctx in enumerate(self._contexts)]
+        for updater, (ctx, device_items) in zip(self._updaters, items):
+            self._update_device(updater, ctx, device_items, ignore_stale_grad)
+
+    def _update_device(self, updater, ctx, items, ignore_stale_grad):
+        """One device's NAG update, with the bookkeeping of ``mx.optimizer.Updater``: the
+        update counts of this device (MXNet keeps one count per device and parameter), the
+        schedule read at the largest count, the state made on first use."""
+        opt = self._optimizer
         todo = []
         for i, w, g in items:
             if not w._fresh_grad:
                 if ignore_stale_grad:
                     continue
-                raise UserWarning('Gradient of Parameter `%s` has not been updated by '
-                                  'backward since last `step`.' % self._params[i].name)
+                raise UserWarning('Gradient of Parameter `%s` on context %s has not been '
+                                  'updated by backward since last `step`.'
+                                  % (self._params[i].name, ctx))
             todo.append((i, w, g))
+        if not todo:
+            return
+        opt._set_current_context(ctx.device_id)
         counts = opt._index_update_count
         for i, w, _ in todo:
             if i not in updater.states:
@@ -54,8 +90,6 @@ class FastTrainer(gluon.Trainer):
                 updater.states_synced[i] = True
             counts[i] = counts.get(i, opt.begin_num_update) + 1
             w._fresh_grad = False
-        if not todo:
-            return
         opt.num_update = max([opt.num_update] + [counts[i] for i, _, _ in todo])
         lr, wd = opt._get_lr(todo[0][0]), opt._get_wd(todo[0][0])
         states, update = updater.states, mx.nd.nag_mom_update
@@ -66,7 +100,7 @@ class FastTrainer(gluon.Trainer):
     # ------------------------------------------------------------ what the training loop needs
     @property
     def fast_path(self):
-        """Whether steps take the lean single-device update."""
+        """Whether steps take the lean NAG update (one device or several of this process)."""
         return self._fast_ok()
 
     @property
@@ -176,3 +210,4 @@ class FastTrainer(gluon.Trainer):
         self._optimizer = self._updaters[0].optimizer
         self._optimizer.param_dict = {i: p for i, p in enumerate(self._params)}
         self.__dict__.pop('_fast_items', None)
+        self.__dict__.pop('_reduce_items', None)

@@ -15,12 +15,13 @@ import time
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon
+from mxnet import gluon
 
 from .model_zoo import from_spec
 from .optim import FastTrainer
 from .spec import NetworkSpec
 from .training.recipe import initializer
+from .training.step import DataParallelStep
 from .upstream import upstream_symbol
 from .utils import UserError
 
@@ -91,23 +92,19 @@ class GluonStep(object):
         if amp:  # after amp.init (bench_config): float16 on GPUs, bfloat16 on the CPU
             from mxnet.contrib import amp as mx_amp
             mx_amp.init_trainer(self.trainer)
-        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        self.step = DataParallelStep(self.net, gluon.loss.SoftmaxCrossEntropyLoss(),
+                                     self.trainer, ctx, amp)
         x = mx.nd.random.uniform(-1, 1, (batch,) + self.net.input_shape, dtype=dtype)
         y = mx.nd.array(np.arange(batch) % spec.classes)
         self.xs = gluon.utils.split_and_load(x, ctx)
         self.ys = gluon.utils.split_and_load(y, ctx)
+        self.x, self.y = x, y
         self.batch = batch
 
     def train(self):
-        with autograd.record():
-            losses = [self.loss(self.net(x), y) for x, y in zip(self.xs, self.ys)]
-            if self.amp:
-                from mxnet.contrib import amp as mx_amp
-                with mx_amp.scale_loss(losses, self.trainer) as scaled:
-                    autograd.backward(scaled)
-        if not self.amp:
-            autograd.backward(losses)
-        self.trainer.step(self.batch)
+        """One step as training takes it: the batch split over the devices, forward and
+        backward queued on all of them, the update."""
+        self.step(self.x, self.y, self.batch)
 
     def infer(self):
         for x in self.xs:

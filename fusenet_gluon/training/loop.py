@@ -11,7 +11,7 @@ import time
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon
+from mxnet import gluon
 from mxnet.contrib import amp  # importing it changes nothing; amp.init() does
 
 from .. import upstream
@@ -27,6 +27,7 @@ from .distributed import Job, StopSignals
 from .metrics import RunningMetrics, ensemble_log_probs
 from .recipe import (amp_dtype, describe_schedule, initializer, make_loss, make_trainer,
                      mix_targets, run_scheduler)
+from .step import DataParallelStep
 
 __all__ = ['train', 'train_one_epoch', 'evaluate', 'end_epoch', 'NonFiniteLoss',
            'Interrupted']
@@ -47,6 +48,7 @@ class Run(object):
     def __init__(self, cfg, job, logger):
         self.cfg, self.job, self.logger, self.files = cfg, job, logger, cfg.files
         self.net = self.trainer = self.loss = self.train_data = self.val_data = None
+        self.step = None  # DataParallelStep: forward, backward and update of one batch
         self.epoch_size = self.begin_epoch = self.skip_batches = 0
         self.last_good = cfg.load_epoch
         self.metrics = self.window = None
@@ -111,6 +113,7 @@ def _start(cfg, job, logger):
     _place_network(run)
     _make_trainer(run)
     run.loss = make_loss(cfg)
+    run.step = DataParallelStep(run.net, run.loss, run.trainer, cfg.contexts, amp=cfg.amp)
     if run.rank0:
         checkpoint.truncate_metrics(run.files.metrics, run.begin_epoch
                                     if cfg.load_epoch is not None else 0)
@@ -174,7 +177,10 @@ def _make_trainer(run):
     if cfg.load_epoch is not None:
         checkpoint.load_device_stats(run.net, run.files.device_stats(cfg.load_epoch),
                                      run.logger)
-    run.logger.info('parameter update: %s', 'lean single-device NAG (FastTrainer)'
+    lean = 'lean single-device NAG (FastTrainer)' if len(cfg.contexts) == 1 else \
+        'lean NAG on each of %d devices, gradients summed in one kvstore call (FastTrainer)' \
+        % len(cfg.contexts)
+    run.logger.info('parameter update: %s', lean
                     if trainer.fast_path else 'optimizer %s, gluon.Trainer (%s)' % (
                         type(trainer.optimizer).__name__.lower(),
                         'on the kvstore' if trainer.updates_on_kvstore else 'on the workers'
@@ -215,23 +221,14 @@ def train_one_epoch(run, epoch):
 def train_step(run, data, label, epoch, nbatch):
     """Forward, backward and update on one batch split over the devices; returns each
     device's mean loss."""
-    cfg, ctxs = run.cfg, run.cfg.contexts
+    cfg = run.cfg
     data, soft, hard = mix_targets(data, label, cfg.preset.classes, cfg.label_smoothing,
                                    cfg.mixup, batch_seed(cfg.seed, epoch, nbatch))
-    xs = gluon.utils.split_and_load(data.astype(cfg.dtype), ctxs)
-    ys = gluon.utils.split_and_load(soft if soft is not None else hard, ctxs)
-    hs = gluon.utils.split_and_load(hard, ctxs)
-    with autograd.record():
-        outs = [run.net(x) for x in xs]
-        losses = [run.loss(o, y) for o, y in zip(outs, ys)]
-        if cfg.amp:  # the scaled loss must be recorded too, or backward has no graph
-            with amp.scale_loss(losses, run.trainer) as scaled:
-                autograd.backward(scaled)
-    if not cfg.amp:
-        autograd.backward(losses)
-    run.trainer.step(run.step_batch)
+    outs, losses = run.step(data.astype(cfg.dtype),
+                            soft if soft is not None else hard, run.step_batch)
     batch_loss = []
-    for o, h, l in zip(outs, hs, losses):
+    # read back only now: every device's work is queued (DataParallelStep)
+    for o, h, l in zip(outs, run.step.split(hard), losses):
         stats = RunningMetrics.batch(ensemble_log_probs(o) if o.ndim == 3 else o, h, l,
                                      cfg.top5)
         run.metrics.add(stats)
@@ -301,8 +298,8 @@ def evaluate(net, loader, ctxs, dtype='float32', top5=False, components=None):
     for data, label in loader:
         parts = gluon.utils.split_and_load(data.astype(dtype), ctxs, even_split=False)
         labels = gluon.utils.split_and_load(label, ctxs, even_split=False)
-        for x, y in zip(parts, labels):
-            out = net(x)
+        outs = [net(x) for x in parts]  # every device's forward queued before any is read
+        for out, y in zip(outs, labels):
             if out.ndim == 3:
                 for k, c in enumerate(components):
                     each[c].update(out[k], y)

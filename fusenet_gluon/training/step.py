@@ -1,0 +1,59 @@
+"""A training step and an inference pass over a batch split across devices, with every
+device's work queued before anything is read back, so the devices run side by side.
+
+MXNet runs each device's operators on that device's own engine worker; a Python loop that
+reads one device's result before it queues the next device's work (``asnumpy()`` inside
+the loop, as a per-part metric update does) makes the devices take turns. Here every
+device's forward (and backward) is queued first and results are read afterwards, the way
+``mx.mod.Module``'s executor group runs its executors.
+
+The other half of running devices side by side is MXNet's temporary workspace, which
+:mod:`fusenet_gluon` widens when it is imported (see ``fusenet_gluon/__init__.py``).
+"""
+from mxnet import autograd, gluon
+from mxnet.contrib import amp as mx_amp  # importing it changes nothing; amp.init() does
+
+__all__ = ['DataParallelStep']
+
+
+class DataParallelStep(object):
+    """Forward, backward and update of one batch split over `contexts`.
+
+    Parameters
+    ----------
+    net : HybridBlock
+        The network, initialised on every device of `contexts`.
+    loss : callable
+        ``loss(outputs, targets)`` -> per-sample losses (N,).
+    trainer : gluon.Trainer
+        Sums the devices' gradients and updates every device's copy.
+    contexts : list of Context
+        The devices; the batch is split evenly over them (as ``split_and_load``).
+    amp : bool
+        Scale the losses with AMP's dynamic loss scale (``mxnet.contrib.amp``, after
+        ``amp.init`` and ``amp.init_trainer``).
+
+    ``step(data, targets, batch_size)`` returns ``(outputs, losses)``, one of each per device,
+    still on the devices (nothing has been waited for).
+    """
+
+    def __init__(self, net, loss, trainer, contexts, amp=False):
+        self.net, self.loss, self.trainer = net, loss, trainer
+        self.contexts, self.amp = list(contexts), amp
+
+    def split(self, array):
+        """`array` cut along the batch into one even part per device, on its device."""
+        return gluon.utils.split_and_load(array, self.contexts)
+
+    def __call__(self, data, targets, batch_size):
+        xs, ts = self.split(data), self.split(targets)
+        with autograd.record():
+            outputs = [self.net(x) for x in xs]
+            losses = [self.loss(o, t) for o, t in zip(outputs, ts)]
+            if self.amp:  # the scaled loss must be recorded too, or backward has no graph
+                with mx_amp.scale_loss(losses, self.trainer) as scaled:
+                    autograd.backward(scaled)
+        if not self.amp:
+            autograd.backward(losses)
+        self.trainer.step(batch_size)
+        return outputs, losses
