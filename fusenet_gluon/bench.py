@@ -24,8 +24,8 @@ import json
 from . import spec as net_spec
 from .arch import is_imagenet
 from .timing import MODES, bench_config, machine
-from .training.options import get_contexts
-from .training.recipe import amp_dtype, cpu_has_bfloat16
+from .training.options import cpu_devices_arg, get_contexts
+from .training.recipe import amp_dtype, check_amp
 from .utils import HelpFormatter, UserError, parse_ints, run_cli
 
 
@@ -98,7 +98,7 @@ def main(argv=None):
     p.add_argument('--classes', type=int, default=None)
     p.add_argument('--batch-size', default='32', help='comma list of batch sizes')
     p.add_argument('--gpus', default='', help="one GPU id, or '' for the CPU (default)")
-    p.add_argument('--cpu-devices', type=int, default=1, metavar='N',
+    p.add_argument('--cpu-devices', type=cpu_devices_arg, default=1, metavar='N',
                    help='on the CPU, split the batch over N devices mx.cpu(0..N-1), as '
                         'training does with --cpu-devices')
     p.add_argument('--modes', default=','.join(MODES), help='comma list of %s' % ', '.join(MODES))
@@ -114,14 +114,13 @@ def main(argv=None):
     p.add_argument('--markdown', action='store_true', help='print a markdown table')
     p.add_argument('--plot', default=None, help='PNG of throughput against depth and batch')
     args = p.parse_args(argv)
-    ctxs = get_contexts(args.gpus, args.cpu_devices)
+    ctxs = get_contexts(args.gpus, args.cpu_devices,
+                        min(parse_ints(args.batch_size, '--batch-size', '32,64')))
     if len(ctxs) != 1 and ctxs[0].device_type == 'gpu':
         raise UserError('the benchmark runs on one GPU; give one GPU id (or --gpus "" '
                         '--cpu-devices N for N CPU devices)')
     if args.amp:
-        if ctxs[0].device_type == 'cpu' and not cpu_has_bfloat16():
-            raise UserError('--amp on the CPU is bfloat16 and needs the avx512_bf16 or '
-                            'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo)')
+        check_amp(ctxs)
         from mxnet.contrib import amp
         amp.init(target_dtype=amp_dtype(ctxs))
     modes = [m for m in args.modes.split(',') if m]

@@ -38,6 +38,7 @@ from .data.meta import read_meta
 from .model_zoo import from_spec
 from .spec import NetworkSpec
 from .training import checkpoint
+from .training.options import cpu_devices_arg
 from .utils import HelpFormatter, UserError, parse_ints, run_cli
 
 
@@ -322,7 +323,8 @@ def _experiment_args(p):
     p.add_argument('--lr-steps', default=None, help='as train_cifar.py (default: 1/2, 3/4, 7/8)')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--gpus', default='', help="as train_cifar.py (default '': the CPU)")
-    p.add_argument('--cpu-devices', type=int, default=1)
+    p.add_argument('--cpu-devices', type=cpu_devices_arg, default='auto',
+                   help='as train_cifar.py (default auto)')
     p.add_argument('--amp', action='store_true', help='as train_cifar.py')
     p.add_argument('--out', default='snapshot/study', help='where the runs and tables go')
 

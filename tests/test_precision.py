@@ -13,10 +13,11 @@ from mxnet import gluon
 
 from fusenet_gluon import get_model, upstream
 from fusenet_gluon.spec import NetworkSpec
+from fusenet_gluon.utils import UserError
 from fusenet_gluon.gpu_support import check_gpus, fatbin_architectures, runnable
 from fusenet_gluon.training import checkpoint
 from fusenet_gluon.training.distributed import Job
-from fusenet_gluon.training.recipe import amp_dtype, cpu_has_bfloat16, make_trainer
+from fusenet_gluon.training.recipe import amp_dtype, check_amp, cpu_has_bfloat16, make_trainer
 from fusenet_gluon.utils import UserError
 
 
@@ -116,13 +117,28 @@ def test_amp_loss_scale_is_part_of_the_trainer_state(tmp_path):
     ('fpu avx512f amx_bf16 amx_tile', True),
     ('fpu avx512f avx512bw avx512_vnni', False),
 ])
-def test_which_cpus_get_bfloat16(tmp_path, flags, expect):
+def test_which_cpus_get_bfloat16(tmp_path, monkeypatch, flags, expect):
+    monkeypatch.delenv('FUSENET_CPU_FLAGS', raising=False)
     info = tmp_path / 'cpuinfo'
     info.write_text('processor\t: 0\nflags\t\t: %s\n\nprocessor\t: 1\nflags\t\t: %s\n'
                     % (flags, flags))
     assert cpu_has_bfloat16(str(info)) is expect
     assert cpu_has_bfloat16(str(tmp_path / 'none')) is False
     assert amp_dtype([mx.cpu()]) == 'bfloat16' and amp_dtype([mx.gpu(0)]) == 'float16'
+
+
+def test_cpu_flags_can_be_injected(tmp_path, monkeypatch):
+    """FUSENET_CPU_FLAGS stands for /proc/cpuinfo's flags, so that both branches of a
+    CPU-dependent path run on any host."""
+    info = tmp_path / 'cpuinfo'
+    info.write_text('processor\t: 0\nflags\t\t: fpu avx2\n')
+    monkeypatch.setenv('FUSENET_CPU_FLAGS', 'fpu avx512f avx512_bf16')
+    assert cpu_has_bfloat16(str(info)) is True
+    monkeypatch.setenv('FUSENET_CPU_FLAGS', 'fpu avx2 fma')
+    assert cpu_has_bfloat16('/proc/cpuinfo') is False
+    with pytest.raises(UserError, match='avx512_bf16 or amx_bf16'):
+        check_amp([mx.cpu()])
+    check_amp([mx.gpu(0)])  # GPUs take float16 AMP whatever the CPU
 
 
 # ------------------------------------------------------------ GPUs this MXNet can drive

@@ -23,7 +23,7 @@ from ..data.presets import Preset
 from ..gpu_support import check_gpus
 from ..utils import HelpFormatter, UserError, parse_ints
 from .checkpoint import RunFiles
-from .recipe import cpu_has_bfloat16
+from .recipe import check_amp
 from .distributed import KV_STORES, is_distributed
 
 #: num_depth when --depth is not given (the original options.py: DFN-MR2's 62)
@@ -68,9 +68,10 @@ def build_parser(imagenet=False):
     g.add_argument('--gpus', default=None,
                    help="comma list of GPU ids; '' for the CPU; default: every visible GPU, "
                         'else the CPU')
-    g.add_argument('--cpu-devices', type=int, default=1, metavar='N',
+    g.add_argument('--cpu-devices', type=cpu_devices_arg, default=1, metavar='N',
                    help='on the CPU, split the batch over N devices mx.cpu(0..N-1) exactly '
-                        'as over N GPUs (BatchNorm statistics per device)')
+                        'as over N GPUs (BatchNorm statistics per device); auto: %s'
+                        % AUTO_CPU_DEVICES_RULE)
     g.add_argument('--batch-size', type=int, default=256 if imagenet else 64,
                    help='total batch, split over the devices')
     g.add_argument('--num-epochs', type=int, default=None,
@@ -165,18 +166,49 @@ class RunConfig(object):
         return self.spec.imagenet
 
 
-def get_contexts(gpus, cpu_devices=1):
+#: What ``--cpu-devices auto`` picks, in words (for the help and the log).
+AUTO_CPU_DEVICES_RULE = ('two devices on a CPU of two cores or more when the batch splits '
+                         'evenly (the paper\'s two GPUs; measured faster on two cores, '
+                         'docs/performance.md), else one')
+
+
+def cpu_devices_arg(text):
+    """``--cpu-devices``: a whole number, or ``auto``."""
+    if str(text).strip().lower() == 'auto':
+        return 'auto'
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('takes a whole number or auto, got %r' % text) \
+            from None
+
+
+def auto_cpu_devices(batch_size, cores=None):
+    """The CPU devices ``--cpu-devices auto`` picks for `batch_size` (see
+    :data:`AUTO_CPU_DEVICES_RULE`): each CPU device has its own engine worker, and on a 2-core
+    machine two of them train DFN-MR about 1.7 times as fast as one."""
+    cores = os.cpu_count() if cores is None else cores
+    return 2 if (cores or 1) >= 2 and batch_size % 2 == 0 else 1
+
+
+def get_contexts(gpus, cpu_devices=1, batch_size=64):
     """The devices: ``--gpus`` None -> every visible GPU, else the CPU; '' -> the CPU;
     '0,1' -> those GPUs. On the CPU, `cpu_devices` devices ``mx.cpu(0..N-1)``, which MXNet
-    treats as separate devices exactly as it treats GPUs."""
-    if isinstance(cpu_devices, bool) or not isinstance(cpu_devices, int) or cpu_devices < 1:
-        raise UserError('--cpu-devices must be at least 1, got %r' % (cpu_devices,))
+    treats as separate devices exactly as it treats GPUs; ``'auto'``:
+    :func:`auto_cpu_devices` of `batch_size`."""
+    auto = cpu_devices == 'auto'
+    if not auto and (isinstance(cpu_devices, bool) or not isinstance(cpu_devices, int)
+                     or cpu_devices < 1):
+        raise UserError('--cpu-devices must be at least 1, got %r (or auto)' % (cpu_devices,))
     if gpus is None:
         n = mx.context.num_gpus()
         gpus = ','.join(map(str, range(n))) if n else ''
     gpus = gpus.strip().strip('"\'')  # also a literal '' from a config file or script
     if gpus == '':
-        return [mx.cpu(i) for i in range(cpu_devices)]
+        return [mx.cpu(i) for i in range(auto_cpu_devices(batch_size) if auto
+                                          else cpu_devices)]
+    if auto:
+        cpu_devices = 1  # GPUs: auto asks for nothing more
     try:
         ids = [int(g) for g in gpus.split(',') if g.strip() != '']
     except ValueError:
@@ -255,21 +287,20 @@ def _default_prefix(args, spec, dataset):
     return os.path.join(args.log_dir, dataset, tag, 'model')
 
 
-def _devices(args):
+def _devices(args, notes):
     """The devices, checked against the precision and the batch they are given."""
-    contexts = get_contexts(args.gpus, args.cpu_devices)
+    contexts = get_contexts(args.gpus, args.cpu_devices, args.batch_size)
+    if args.cpu_devices == 'auto' and contexts[0].device_type == 'cpu':
+        notes.append('--cpu-devices auto: %d CPU device(s), %s' % (
+            len(contexts), AUTO_CPU_DEVICES_RULE))
     check_gpus(contexts)  # a card this MXNet build has no code for: say so now
     if args.dtype == 'float16' and contexts[0].device_type == 'cpu':
         # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
         raise UserError('float16 weights (--dtype float16) need GPUs (--gpus 0,...); this run '
                         'would use the CPU, where --amp trains in bfloat16 if the CPU has the '
                         'instructions')
-    if args.amp and contexts[0].device_type == 'cpu' and not cpu_has_bfloat16():
-        # oneDNN cannot make bfloat16 kernels without them ("could not create a primitive
-        # descriptor iterator", seen on an AMD EPYC with AVX2 only)
-        raise UserError('--amp on the CPU trains in bfloat16 and needs the avx512_bf16 or '
-                        'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo): '
-                        'train in float32 here, or with --amp on GPUs')
+    if args.amp:
+        check_amp(contexts)
     if args.batch_size % len(contexts):
         raise UserError('--batch-size %d does not split over %d devices'
                         % (args.batch_size, len(contexts)))
@@ -306,7 +337,7 @@ def resolve(args, imagenet=False):
         raise UserError('choose one of --amp and --dtype float16')
     steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
         parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
-    contexts = _devices(args)
+    contexts = _devices(args, notes)
     if is_distributed(args.kv_store) and not os.environ.get('DMLC_ROLE'):
         raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
                         'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'

@@ -6,6 +6,7 @@ examples // batch), fully connected layers initialised Xavier(uniform, in, 1) an
 other weight Xavier(gaussian, in, 2); BatchNorm gamma 1, beta 0. Beyond the original, off
 by default: a cosine schedule, linear warmup, label smoothing and mixup.
 """
+import os
 import re
 
 import mxnet as mx
@@ -14,6 +15,7 @@ from mxnet import gluon
 
 from ..arch import ENSEMBLE
 from ..optim import FastTrainer
+from ..utils import UserError
 
 __all__ = ['OriginalInit', 'initializer', 'make_scheduler', 'make_trainer', 'make_loss',
            'mix_targets']
@@ -102,16 +104,41 @@ def make_trainer(net, cfg, job, epoch_size):
                        update_on_kvstore=update_on_kvstore)
 
 
-def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
-    """Whether this CPU has the bfloat16 instructions MXNet's oneDNN kernels use
-    (``avx512_bf16`` or ``amx_bf16`` among the flags of /proc/cpuinfo)."""
+#: Environment variable that replaces the flags read from /proc/cpuinfo (space-separated),
+#: so either branch of a CPU-dependent path can be taken on any host, e.g.
+#: ``FUSENET_CPU_FLAGS='avx2 fma'`` to see what a CPU without bfloat16 gets.
+CPU_FLAGS_ENV = 'FUSENET_CPU_FLAGS'
+
+
+def cpu_flags(cpuinfo='/proc/cpuinfo'):
+    """The instruction-set flags of this CPU (``$FUSENET_CPU_FLAGS`` if set), a set."""
+    forced = os.environ.get(CPU_FLAGS_ENV)
+    if forced is not None:
+        return set(forced.split())
     try:
         with open(cpuinfo) as f:
-            flags = set(' '.join(l.split(':', 1)[1] for l in f
-                                 if l.startswith('flags')).split())
+            return set(' '.join(l.split(':', 1)[1] for l in f
+                                if l.startswith('flags')).split())
     except OSError:
-        return False
-    return bool(flags & {'avx512_bf16', 'amx_bf16'})
+        return set()
+
+
+def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
+    """Whether this CPU has the bfloat16 instructions MXNet's oneDNN kernels use
+    (``avx512_bf16`` or ``amx_bf16`` among its flags, :func:`cpu_flags`)."""
+    return bool(cpu_flags(cpuinfo) & {'avx512_bf16', 'amx_bf16'})
+
+
+def check_amp(contexts):
+    """Refuse ``--amp`` where it cannot run: bfloat16 on a CPU without the instructions.
+
+    oneDNN cannot make bfloat16 kernels without them: MXNet fails at the first update with
+    "could not create a primitive descriptor iterator" (seen on an AMD EPYC with AVX2 only).
+    """
+    if contexts[0].device_type == 'cpu' and not cpu_has_bfloat16():
+        raise UserError('--amp on the CPU trains in bfloat16 and needs the avx512_bf16 or '
+                        'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo): '
+                        'train in float32 here, or with --amp on GPUs')
 
 
 def amp_dtype(contexts):
