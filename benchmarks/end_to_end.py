@@ -1,0 +1,127 @@
+"""Training speed end to end, this project's train_cifar.py against the original's engine.
+
+    python benchmarks/end_to_end.py --devices 1,2 --depth 26 --epochs 6 --repeat 2
+
+For each device count, in one process tree and interleaved over the repetitions:
+
+* ``module``: the original's way, as the authors' ``train_model.py`` trains: the symbol
+  graph of ``symbols/`` bound by ``mx.mod.Module`` on ``mx.cpu(0..N-1)`` and trained with
+  ``Module.fit`` (NAG, the 'local' kvstore of the original's default), fed by
+  ``mx.io.ImageRecordIter`` doing the CIFAR augmentation in C++ (pad 4, random crop and
+  mirror, per-channel normalisation).
+* ``gluon``: ``train_cifar.py --cpu-devices N`` on the same records, network, batch and
+  optimizer.
+
+Both sides' training images per second count an epoch from its first batch to the end of
+its last update, without the validation: for ``train_cifar.py`` the ``img_per_s`` its
+metrics file records, for the Module the batches of an epoch over the time from the end
+of the previous epoch's last batch (``fit`` with no validation data). The first epoch
+(graph building, memory pools) is left out on both sides. The data is scikit-learn's
+digits, packed once (1,437 training images; 22 batches of 64 an epoch). A benchmark, not
+a test: it reports numbers and asserts nothing.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import mxnet as mx  # noqa: E402  (after fusenet_gluon's path)
+
+from fusenet_gluon.data import presets  # noqa: E402
+from fusenet_gluon.data.digits import ensure_digits  # noqa: E402
+from fusenet_gluon.spec import NetworkSpec  # noqa: E402
+from fusenet_gluon.timing import machine  # noqa: E402
+from fusenet_gluon.upstream import upstream_symbol  # noqa: E402
+
+
+def module_run(folder, spec, batch, devices, epochs, seed=1):
+    """Training img/s of each epoch after the first, ``Module.fit`` as train_model.py."""
+    pre = presets.DATASETS['digits']
+    mean, std = pre.mean, pre.std
+    train = mx.io.ImageRecordIter(
+        path_imgrec=os.path.join(folder, 'train.rec'), data_shape=(3, 32, 32),
+        batch_size=batch, shuffle=True, rand_crop=True, rand_mirror=False, pad=4,
+        fill_value=255, mean_r=mean[0], mean_g=mean[1], mean_b=mean[2], std_r=std[0],
+        std_g=std[1], std_b=std[2], preprocess_threads=os.cpu_count() or 1, seed=seed)
+    mod = mx.mod.Module(upstream_symbol(spec), context=[mx.cpu(i) for i in range(devices)])
+    marks = []
+
+    def batch_end(param):
+        marks.append((param.epoch, time.perf_counter()))
+
+    tic = time.perf_counter()
+    mod.fit(train, num_epoch=epochs, kvstore='local', optimizer='nag',
+            optimizer_params=dict(learning_rate=0.1, momentum=0.9, wd=1e-4),
+            initializer=mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2),
+            batch_end_callback=batch_end)
+    speeds, last = [], None
+    for epoch in range(epochs):
+        times = [t for e, t in marks if e == epoch]
+        start = last if last is not None else tic
+        if epoch > 0:
+            speeds.append(len(times) * batch / (times[-1] - start))
+        last = times[-1]
+    return speeds
+
+
+def gluon_run(folder, spec, batch, devices, epochs, seed=1):
+    """Training img/s of each epoch after the first, from train_cifar.py's metrics."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = os.path.join(tmp, 'm')
+        cmd = [sys.executable, os.path.join(ROOT, 'train_cifar.py'), '--network', spec.network,
+               '--depth', str(spec.depth), '--data-dir', folder, '--gpus', '',
+               '--cpu-devices', str(devices), '--batch-size', str(batch), '--num-epochs',
+               str(epochs), '--rand-seed', str(seed), '--no-plot', '--model-prefix', prefix]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-2000:])
+        with open(prefix + '-metrics.jsonl') as f:
+            rows = [json.loads(line) for line in f]
+    return [r['img_per_s'] for r in rows[1:]]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--network', default='cross')
+    p.add_argument('--depth', type=int, default=26)
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--devices', default='1,2', help='comma list of CPU device counts')
+    p.add_argument('--epochs', type=int, default=6, help='epochs per run (the first is left out)')
+    p.add_argument('--repeat', type=int, default=2, help='runs of each side per device count')
+    p.add_argument('--json', default=None, help='write the results here')
+    args = p.parse_args(argv)
+    folder = ensure_digits(quiet=True)
+    spec = NetworkSpec(args.network, depth=args.depth)
+    print('# ' + machine(), flush=True)
+    results = {}
+    for n in [int(d) for d in args.devices.split(',')]:
+        runs = {'module': [], 'gluon': []}
+        for r in range(args.repeat):
+            runs['module'] += module_run(folder, spec, args.batch_size, n, args.epochs)
+            runs['gluon'] += gluon_run(folder, spec, args.batch_size, n, args.epochs)
+            print('devices %d, run %d: module %.1f, gluon %.1f img/s (medians so far)' % (
+                n, r + 1, np.median(runs['module']), np.median(runs['gluon'])), flush=True)
+        results[n] = {k: dict(median=float(np.median(v)), min=float(min(v)),
+                              max=float(max(v)), epochs=len(v)) for k, v in runs.items()}
+    print('| CPU devices | Module + ImageRecordIter img/s (min-max) | train_cifar.py img/s '
+          '(min-max) | ratio |\n|---|---|---|---|')
+    for n, row in results.items():
+        m, g = row['module'], row['gluon']
+        print('| %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.2f |' % (
+            n, m['median'], m['min'], m['max'], g['median'], g['min'], g['max'],
+            g['median'] / m['median']))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(machine=machine(), args=vars(args), results=results), f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
