@@ -86,7 +86,8 @@ def build_parser(imagenet=False):
     g.add_argument('--lr-mode', choices=['step', 'cosine'], default='step',
                    help='step: the original multi-factor schedule; cosine: beyond the original')
     g.add_argument('--warmup-epochs', type=float, default=0, help='linear warmup epochs')
-    g.add_argument('--momentum', type=float, default=0.9, help='NAG momentum')
+    g.add_argument('--momentum', type=float, default=0.9,
+                   help='momentum of the optimizer: NAG, DLA plain SGD (its authors)')
     g.add_argument('--wd', type=float, default=1e-4, help='weight decay on every parameter')
     g.add_argument('--label-smoothing', type=float, default=0.0, help='epsilon (0: off)')
     g.add_argument('--mixup', type=float, default=0.0, help='mixup alpha (0: off)')
@@ -161,8 +162,8 @@ class RunConfig(object):
 
     @property
     def top5(self):
-        """ImageNet reports top-5 accuracy beside top-1."""
-        return self.spec.imagenet
+        """ImageNet reports top-5 accuracy beside top-1 (the family's entry says)."""
+        return self.spec.family.top5
 
 
 def get_contexts(gpus, cpu_devices=1):
@@ -241,7 +242,7 @@ def _check_numbers(args):
 
 
 def _depth_note(spec):
-    if spec.imagenet or spec.built_depth == spec.depth:
+    if spec.built_depth == spec.depth:
         return []
     return ['--depth %d builds the same %s as num_depth %d (blocks %s of %d layers): the '
             'run is named by num_depth %d' % (
@@ -287,7 +288,7 @@ def resolve(args, imagenet=False):
     spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
                               input_size=preset.input_size)
     loader = args.loader
-    if spec.dla:
+    if spec.family.data_recipe == 'dla':
         preset = dla_preset(preset)
         if preset.augment == 'random_resized_crop' and loader == 'recordio':
             loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
