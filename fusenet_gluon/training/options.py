@@ -330,3 +330,37 @@ def resolve(args, imagenet=False):
         else 5 if imagenet else max(1, num_epochs // 8),
         log_iters=args.log_iters, plot=not args.no_plot,
         arguments=dict(vars(args), rand_seed=seed))
+
+
+# ---------------------------------------------------------------- runs started from Python
+#: The flags of a run that a tool starting runs (the study) passes on to each: the data,
+#: the devices, the schedule's length and the precision.
+RUN_FLAGS = ('--data-dir', '--dataset', '--num-examples', '--batch-size', '--num-epochs',
+             '--lr-steps', '--gpus', '--cpu-devices', '--amp')
+
+
+def add_run_arguments(parser, flags=RUN_FLAGS, imagenet=False, **defaults):
+    """Declare `flags` on `parser` as :func:`build_parser` declares them (their one
+    declaration), in a group of their own; `defaults` (by dest) replace theirs. Returns
+    their dests, to hand the parsed values to :func:`config`."""
+    group = parser.add_argument_group('training (as the training command line)')
+    dests = []
+    for action in build_parser(imagenet)._actions:
+        if set(action.option_strings) & set(flags):
+            if action.dest in defaults:   # its help then names the new default
+                action.help = action.help.split(' (default')[0]
+            group._add_action(action)
+            dests.append(action.dest)
+    parser.set_defaults(**defaults)
+    return dests
+
+
+def config(imagenet=False, **arguments):
+    """The :class:`RunConfig` of the training command line given `arguments` by dest
+    (``network='cross', depth=14, num_epochs=20, ...``): its defaults, its checks and its
+    errors (:class:`UserError`), from Python."""
+    args = build_parser(imagenet).parse_args([])
+    unknown = sorted(set(arguments) - set(vars(args)))
+    if unknown:
+        raise TypeError('unknown training argument(s): %s' % ', '.join(unknown))
+    return resolve(argparse.Namespace(**dict(vars(args), **arguments)), imagenet)
