@@ -1,7 +1,7 @@
 """The architecture facts of the original code, stated once.
 
 Both constructions of every network, the symbol graphs (:mod:`fusenet_gluon.symbols`)
-and the Gluon blocks (:mod:`fusenet_gluon.model_zoo`), take from here their block counts,
+and the Gluon blocks (:mod:`fusenet_gluon.models`), take from here their block counts,
 channel widths and layer names, and the wiring rules: the stride of a layer, when a
 shortcut projects, which paths a block sums, the merge weight and the last-block rule of
 DFN-MR, the ImageNet merge condition, the bottleneck's reduction, the stem and the head.
