@@ -87,7 +87,7 @@ def load_ensemble(prefix, epoch):
     spec = None
     if os.path.isfile(files.run):
         spec, _ = checkpoint.read_run_spec(files.run)
-    if spec is None or spec.network != arch.ENSEMBLE:
+    if spec is None or spec.component_names is None:
         raise UserError('%s is not a checkpoint of the ensemble (its run is %s); study '
                         'evaluate takes a run of train_cifar.py --network ensemble'
                         % (files.params(epoch), spec.label if spec else 'unknown: no '
