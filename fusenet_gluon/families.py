@@ -44,7 +44,8 @@ class Family(object):
     classes : int
         Default number of classes.
     input_size : int
-        Side of the square input the networks were designed for (at the default pooling).
+        Side of the square input the networks were designed for (at the default pooling;
+        :meth:`input_shape`).
     options : tuple of str
         The NetworkSpec fields beyond ``network`` and ``classes`` it takes, in the order of
         the model's keyword arguments.
@@ -127,11 +128,13 @@ class Family(object):
         """The network an alias names (``dfn_mr`` -> ``cross``); other names as they are."""
         return self.aliases.get(name, name)
 
-    def input_side(self, pool_size=None):
-        """Side of the square input, for the pooling `pool_size` where it is an option."""
-        if pool_size is None or self.pool_size is None:
-            return self.input_size
-        return self.input_size * pool_size // self.pool_size
+    def input_shape(self, pool_size=None):
+        """``(3, H, W)`` of one input image, for the pooling `pool_size` where it is an
+        option (DLA: side 32 x pool_size)."""
+        side = self.input_size
+        if pool_size is not None and self.pool_size is not None:
+            side = self.input_size * pool_size // self.pool_size
+        return (3, side, side)
 
     def pool_size_for(self, input_size):
         """The pooling that fits inputs of side `input_size`; None without the option."""

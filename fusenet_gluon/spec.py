@@ -115,7 +115,7 @@ class NetworkSpec(object):
     @property
     def input_shape(self):
         """``(3, H, W)`` of one input image."""
-        return (3,) + (self.family.input_side(self.pool_size),) * 2
+        return self.family.input_shape(self.pool_size)
 
     @property
     def built_depth(self):

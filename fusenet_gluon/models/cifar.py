@@ -252,7 +252,7 @@ class CifarFuseNet(HybridBlock):
 
     @property
     def input_shape(self):
-        return (3,) + (CIFAR.input_size,) * 2
+        return CIFAR.input_shape()
 
 
 # ---------------------------------------------------------------- the family's registration

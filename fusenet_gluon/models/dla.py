@@ -213,7 +213,7 @@ class DLA(HybridBlock):
 
     @property
     def input_shape(self):
-        return (3,) + (DLA_FAMILY.input_side(self.pool_size),) * 2
+        return DLA_FAMILY.input_shape(self.pool_size)
 
 
 #: The blocks a variant's ``block`` names (families.DLA.configs).

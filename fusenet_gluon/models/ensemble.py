@@ -96,7 +96,7 @@ class EnsembleNet(HybridBlock):
 
     @property
     def input_shape(self):
-        return (3,) + (ENSEMBLE.input_size,) * 2
+        return ENSEMBLE.input_shape()
 
 
 # ---------------------------------------------------------------- the family's registration

@@ -137,7 +137,7 @@ class ImageNetFuseNet(HybridBlock):
 
     @property
     def input_shape(self):
-        return (3,) + (IMAGENET.input_size,) * 2
+        return IMAGENET.input_shape()
 
 
 # ---------------------------------------------------------------- the family's registration
