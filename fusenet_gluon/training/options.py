@@ -87,7 +87,7 @@ def build_parser(imagenet=False):
                    help='step: the original multi-factor schedule; cosine: beyond the original')
     g.add_argument('--warmup-epochs', type=float, default=0, help='linear warmup epochs')
     g.add_argument('--momentum', type=float, default=0.9,
-                   help='momentum of the optimizer: NAG, DLA plain SGD (its authors)')
+                   help="NAG momentum (DLA: of plain SGD, as its authors train it)")
     g.add_argument('--wd', type=float, default=1e-4, help='weight decay on every parameter')
     g.add_argument('--label-smoothing', type=float, default=0.0, help='epsilon (0: off)')
     g.add_argument('--mixup', type=float, default=0.0, help='mixup alpha (0: off)')
