@@ -198,14 +198,19 @@ def add_arguments(parser, family=None, required=True):
     if 'blocks' in options:
         parser.add_argument('--blocks', default=None,
                             help='ImageNet blocks of g1..g4, e.g. 2,2,8,2 (the paper); default: '
-                                 "the original code's (1,2,11,2 cross; 2,4,22,4 resnet)")
+                                 "the original code's (%s)" % '; '.join(
+                                     '%s %s' % (','.join(map(str, d['blocks'])), n)
+                                     for n, d in families.IMAGENET.network_defaults.items()))
     if 'pool_size' in options and family != 'cifar':  # 32x32 data fix it: default_pool_size
         parser.add_argument('--pool-size', type=int, default=None,
                             help='DLA only: the average pooling of its head, input side // 32 '
-                                 '(default: 7, for 224x224 inputs)')
+                                 '(default: %d, for %dx%d inputs)' % (
+                                     families.DLA.pool_size, families.DLA.input_size,
+                                     families.DLA.input_size))
     if family is None:
         parser.add_argument('--classes', type=int, default=None,
-                            help='number of classes (default: 10, ImageNet 1000)')
+                            help='number of classes (default: %s)' % '; '.join(
+                                '%s %d' % (f.title, f.classes) for f in offered))
 
 
 def default_pool_size(network, input_size=None):
