@@ -5,6 +5,9 @@ num_depth and width, with how many classes and (ImageNet) which blocks per group
 training scripts, ``convert``, ``bench``, ``show_model``, a run's ``-run.json`` and
 ``results`` all read and write this one object; :func:`fusenet_gluon.model_zoo.from_spec`
 builds it and :func:`fusenet_gluon.upstream.upstream_symbol` draws its original graph.
+What a spec takes, its defaults, its tag and its input size are its family's entry
+(:attr:`NetworkSpec.family`, :mod:`fusenet_gluon.families`); the family's model module
+checks the rest.
 """
 import dataclasses
 from typing import Optional, Tuple
@@ -29,7 +32,7 @@ class NetworkSpec(object):
     widen_factor : int, default 1
         CIFAR family only.
     classes : int, optional
-        Default 10 (CIFAR family) or 1000 (ImageNet).
+        Default: the family's (10 CIFAR and the ensemble, 1000 ImageNet and DLA).
     blocks : tuple of 4 ints, optional
         ImageNet only: blocks of g1..g4 (default: the original code's).
     components : tuple of str, optional
