@@ -1,7 +1,7 @@
 """The architecture facts of the original code, stated once.
 
 Both constructions of every network, the symbol graphs (:mod:`fusenet_gluon.symbols`)
-and the Gluon blocks (:mod:`fusenet_gluon.model_zoo`), take from here their block counts,
+and the Gluon blocks (:mod:`fusenet_gluon.models`), take from here their block counts,
 channel widths and layer names, and the wiring rules: the stride of a layer, when a
 shortcut projects, which paths a block sums, the merge weight and the last-block rule of
 DFN-MR, the ImageNet merge condition, the bottleneck's reduction, the stem and the head.
@@ -12,24 +12,20 @@ the original (Python 2) is a floor division here.
 """
 import collections
 
-#: The CIFAR/SVHN family (32x32 input), in the order of the original's ``network/`` folder.
-CIFAR_NETWORKS = ('plain', 'resnet', 'cross', 'half', 'side', 'fuse3', 'fuse6')
+from . import families
 
-#: The ImageNet family (224x224 input, bottleneck blocks).
-IMAGENET_NETWORKS = ('imagenet_cross', 'imagenet_resnet')
-
-#: Deep Layer Aggregation (fusenet_gluon.dla), the authors' ten ImageNet variants.
-DLA_NETWORKS = ('dla34', 'dla46_c', 'dla46x_c', 'dla60x_c', 'dla60', 'dla60x', 'dla102',
-                'dla102x', 'dla102x2', 'dla169')
+#: The network names of the families (fusenet_gluon.families holds them, one entry each).
+CIFAR_NETWORKS = families.CIFAR.networks
+IMAGENET_NETWORKS = families.IMAGENET.networks
+DLA_NETWORKS = families.DLA.networks
 
 #: Paper names for the CIFAR family.
-ALIASES = {'dfn_mr': 'cross', 'dfn_il': 'half'}
+ALIASES = families.CIFAR.aliases
 
-#: The paper's named DFN-MR models (Table 4/5): (network, num_depth, widen_factor).
-#: dfn_mr3 has 50 layers (num_depth 98) at width 4: 24,151,882 parameters, where the
-#: paper's table says 24.8M, which no num_depth gives at width 4 (docs/reference.md).
-PAPER_VARIANTS = {'dfn_mr1': ('cross', 110, 1), 'dfn_mr2': ('cross', 62, 4),
-                  'dfn_mr3': ('cross', 98, 4)}
+#: The paper's named DFN-MR models (Table 4/5): (network, num_depth, widen_factor); the
+#: rule for asking them is :meth:`fusenet_gluon.families.Family.variant_fields`.
+PAPER_VARIANTS = {name: (v['network'], v['depth'], v['widen_factor'])
+                  for name, v in families.CIFAR.variants.items()}
 
 #: Layers per fusion block, by network; fuseK depends on the depth (see :func:`block_depth`).
 _FIXED_BLOCK_DEPTH = {'plain': 1, 'resnet': 2, 'cross': 4, 'half': 4, 'side': 4}
@@ -40,14 +36,12 @@ NUM_GROUPS = 3
 EXCLUDED_LAYERS = 2
 
 #: Blocks per group (g1..g4) of the ImageNet networks as the original code ships them.
-IMAGENET_BLOCKS = {'imagenet_resnet': (2, 4, 22, 4), 'imagenet_cross': (1, 2, 11, 2)}
+IMAGENET_BLOCKS = {n: d['blocks'] for n, d in families.IMAGENET.network_defaults.items()}
 #: The paper's own ImageNet DFN-MR (Table 6, 43.3M parameters).
 IMAGENET_PAPER_CROSS_BLOCKS = (2, 2, 8, 2)
 IMAGENET_STEM_CHANNELS = 64
 #: Output channels of groups g1..g4 (bottleneck width is a quarter of it).
 IMAGENET_GROUP_CHANNELS = (256, 512, 1024, 2048)
-IMAGENET_INPUT_SIZE = 224
-CIFAR_INPUT_SIZE = 32
 
 #: BatchNorm settings of every layer of the original (``fix_gamma=False``).
 BN_MOMENTUM = 0.9
@@ -163,12 +157,7 @@ def canonical_name(network):
 
 def is_imagenet(network):
     """Whether `network` (any spelling) is of the ImageNet family (224x224, bottlenecks)."""
-    return canonical_name(network) in IMAGENET_NETWORKS
-
-
-def input_size(network):
-    """Side of the square input the network was designed for: 224 ImageNet, else 32."""
-    return IMAGENET_INPUT_SIZE if is_imagenet(network) else CIFAR_INPUT_SIZE
+    return families.find(network) is families.IMAGENET
 
 
 def _check_cifar_network(network):
@@ -402,7 +391,7 @@ def guess_network(shapes):
 # ---------------------------------------------------------------- the weight-shared ensemble
 #: The original's network/ensemble.py: the 2^3 component networks of the three-fusion net,
 #: weights shared across components, each with its own BatchNorm statistics and softmax.
-ENSEMBLE = 'ensemble'
+ENSEMBLE = families.ENSEMBLE.networks[0]
 #: Components in the original's order (loops g3 outermost, g1 innermost, the left path
 #: first), named by the path each takes in g1 g2 g3: L the one-layer left path, R the deep
 #: right path. Component k (1..8) is ENSEMBLE_COMPONENTS[k - 1].

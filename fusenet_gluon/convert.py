@@ -23,19 +23,20 @@ from .torch_checkpoint import is_torch_file
 from .utils import HelpFormatter, UserError, atomic_path, run_cli
 
 
-def load_source(net, args):
-    """Fill `net` from ``--params`` (Gluon) or ``--prefix``/``--epoch`` (original)."""
-    if args.params and is_torch_file(args.params):
-        upstream.load_params(net, args.params)   # the DLA authors' PyTorch state_dict
-    elif args.params:
+def load_source(net, params=None, prefix=None, epoch=None):
+    """Fill `net` from `params` (``--params``: Gluon's file, or the DLA authors' PyTorch
+    one) or the original's checkpoint `prefix`, `epoch` (``--prefix``/``--epoch``)."""
+    if params and is_torch_file(params):
+        upstream.load_params(net, params)   # the DLA authors' PyTorch state_dict
+    elif params:
         # Gluon files name parameters by their place in the network ('g0.conv.weight'):
         # the same strict check as for the original's files, with those names
-        loaded = upstream.load_upstream_file(args.params)
+        loaded = upstream.load_upstream_file(params)
         expected = {n: p.shape for n, p in net._collect_params_with_prefix().items()}
-        upstream.check_fit(args.params, expected, {n: v.shape for n, v in loaded.items()})
-        net.load_parameters(args.params, ctx=mx.cpu())
-    elif args.prefix is not None and args.epoch is not None:
-        upstream.load_params(net, upstream.checkpoint_paths(args.prefix, args.epoch)[1])
+        upstream.check_fit(params, expected, {n: v.shape for n, v in loaded.items()})
+        net.load_parameters(params, ctx=mx.cpu())
+    elif prefix is not None and epoch is not None:
+        upstream.load_params(net, upstream.checkpoint_paths(prefix, epoch)[1])
     else:
         raise UserError('give the source: --params FILE, or --prefix P --epoch N')
     return net
@@ -69,14 +70,12 @@ def main(argv=None):
         if not args.params or args.prefix is None or args.epoch is None:
             raise UserError('to-upstream needs --params (source) and --prefix/--epoch (target)')
         check_writable(upstream.checkpoint_paths(args.prefix, args.epoch), args.force)
-        source = argparse.Namespace(**vars(args))
-        source.prefix = None
-        load_source(net, source)
+        load_source(net, params=args.params)   # --prefix/--epoch name the target here
         for path in upstream.save_checkpoint(net, args.prefix, args.epoch):
             print('wrote', path)
         return 0
 
-    load_source(net, args)
+    load_source(net, args.params, args.prefix, args.epoch)
     if args.command == 'to-gluon':
         check_writable([args.output], args.force)
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

@@ -8,6 +8,8 @@ import os
 import mxnet as mx
 import numpy as np
 
+from . import symbols, upstream
+from .upstream import checkpoint_paths
 from .utils import UserError, atomic_path
 
 __all__ = ['export_deploy', 'export_graph_deploy', 'export_onnx', 'check_writable']
@@ -23,7 +25,7 @@ def check_writable(paths, force):
 
 def export_deploy(net, output, force=False):
     """``HybridBlock.export``: ``output-symbol.json`` and ``output-0000.params``."""
-    paths = ['%s-symbol.json' % output, '%s-0000.params' % output]
+    paths = list(checkpoint_paths(output, 0))
     check_writable(paths, force)
     net.hybridize()
     net(mx.nd.zeros((1,) + net.input_shape))
@@ -31,8 +33,8 @@ def export_deploy(net, output, force=False):
     os.makedirs(folder, exist_ok=True)
     tmp_prefix = os.path.join(folder, '.export-tmp%d' % os.getpid())
     net.export(tmp_prefix)
-    for suffix, final in zip(('-symbol.json', '-0000.params'), paths):
-        os.replace(tmp_prefix + suffix, final)
+    for tmp, final in zip(checkpoint_paths(tmp_prefix, 0), paths):
+        os.replace(tmp, final)
     return paths
 
 
@@ -41,7 +43,7 @@ def export_graph_deploy(net, output, force=False):
     checkpoint values (the mean over its devices), not from the hybridized graph: what an
     AMP run exports, whose hybridized graph carries AMP's casts. Loads like
     :func:`export_deploy`'s (``SymbolBlock.imports(..., ['data'], ...)``)."""
-    paths = ['%s-symbol.json' % output, '%s-0000.params' % output]
+    paths = list(checkpoint_paths(output, 0))
     check_writable(paths, force)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     _write_graph(net, paths)
@@ -50,7 +52,6 @@ def export_graph_deploy(net, output, force=False):
 
 def _write_graph(net, paths):
     """The original's logits graph of `net` and its float32 values to ``paths``."""
-    from . import symbols, upstream
     spec = net.spec
     logits = symbols.get_logits(spec.network, spec.classes, spec.depth, spec.widen_factor,
                                 spec.blocks, spec.components, spec.share_weights)
@@ -79,20 +80,21 @@ def export_onnx(net, output, force=False, check=True):
     net.hybridize()
     x = np.random.RandomState(0).uniform(-1, 1, (2,) + net.input_shape).astype('float32')
     logits = net(mx.nd.array(x)).asnumpy()
-    ensemble = net.spec.component_names is not None
+    tmp_paths = checkpoint_paths(tmp_prefix, 0)
+    ensemble = net.spec.family.outputs == 'components'
     if ensemble:
-        _write_graph(net, [tmp_prefix + '-symbol.json', tmp_prefix + '-0000.params'])
+        _write_graph(net, tmp_paths)
     else:
         net.export(tmp_prefix)
     try:
         with atomic_path(output) as tmp:
-            mx.onnx.export_model(tmp_prefix + '-symbol.json', tmp_prefix + '-0000.params',
+            mx.onnx.export_model(tmp_paths[0], tmp_paths[1],
                                  in_shapes=[(2,) + net.input_shape], in_types=[np.float32],
                                  onnx_file_path=tmp)
     finally:
-        for suffix in ('-symbol.json', '-0000.params'):
-            if os.path.exists(tmp_prefix + suffix):
-                os.remove(tmp_prefix + suffix)
+        for path in tmp_paths:
+            if os.path.exists(path):
+                os.remove(path)
     diff = None
     if check:
         try:

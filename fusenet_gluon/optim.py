@@ -2,16 +2,15 @@
 training loop what it needs (rebuild its state, set the update count, start the kvstore).
 
 ``gluon.Trainer.step`` pays Python for every parameter (stale-gradient checks,
-``list_data``/``list_grad``, the learning-rate schedule called once per parameter); the
-networks here have hundreds of small parameters (341 for DFN-MR1), and on this project's
-2-core CPU its update took 25.8 ms a step against 15.9 ms for ``mx.mod.Module.update``
-(``benchmarks/levers.py``, docs/performance.md). :class:`FastTrainer` does the same update with
-the same operator (``nag_mom_update``), the same learning-rate schedule and the same
-update counts and optimizer states, so ``save_states``/``load_states`` are unchanged and the
-parameters are bit-identical; the bookkeeping is done once per step instead of once per
-parameter. Configurations it does not cover (several devices, updates on a kvstore,
-multi-precision, AMP, gradient clipping, per-parameter lr/wd multipliers, another
-optimizer) take the standard path.
+``list_data``/``list_grad``, the learning-rate schedule called once per parameter), and
+the networks here have hundreds of small parameters (341 for DFN-MR1); what that costs
+against ``mx.mod.Module.update`` is measured in docs/performance.md (``benchmarks/levers.py``).
+:class:`FastTrainer` does the same update with the same operator (``nag_mom_update``), the
+same learning-rate schedule and the same update counts and optimizer states, so
+``save_states``/``load_states`` are unchanged and the parameters are bit-identical; the
+bookkeeping is done once per step instead of once per parameter. Configurations it does
+not cover (several devices, updates on a kvstore, multi-precision, AMP, gradient clipping,
+per-parameter lr/wd multipliers, another optimizer) take the standard path.
 """
 import mxnet as mx
 from mxnet import gluon

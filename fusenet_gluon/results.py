@@ -13,14 +13,18 @@ import os
 import numpy as np
 
 from .plots import plot_runs
-from .training.checkpoint import read_metrics, read_run_spec
+from .training.checkpoint import RunFiles, read_metrics, read_run_spec
 from .utils import HelpFormatter, UserError, run_cli
+
+
+#: How a run's metrics file ends (``P-metrics.jsonl``), as RunFiles names it.
+METRICS_SUFFIX = RunFiles('').metrics
 
 
 def run_info(path):
     """``(label, data set, epochs planned)`` of the run behind a ``P-metrics.jsonl``, from
     its ``P-run.json`` (the network spec), else the folder's name."""
-    run = path[:-len('-metrics.jsonl')] + '-run.json' if path.endswith('-metrics.jsonl') else ''
+    run = RunFiles(path[:-len(METRICS_SUFFIX)]).run if path.endswith(METRICS_SUFFIX) else ''
     if run and os.path.isfile(run):
         spec, record = read_run_spec(run)
         label = spec.label if spec is not None else str(record.get('network'))
@@ -71,7 +75,8 @@ def main(argv=None):
     paths = []
     for m in args.metrics:
         if os.path.isdir(m):
-            paths += sorted(glob.glob(os.path.join(m, '**', '*-metrics.jsonl'), recursive=True))
+            paths += sorted(glob.glob(os.path.join(m, '**', '*' + METRICS_SUFFIX),
+                                      recursive=True))
         else:
             paths.append(m)
     if not paths:

@@ -1,6 +1,6 @@
 """Draw a network's graph to a PNG, as the original's show_model.py did.
 
-    python -m fusenet_gluon.show_model --network half --depth 26 [--output half_d26]
+    python -m fusenet_gluon.show_model --network half --depth 26 [--output half_d26w1]
 
 Uses ``mx.viz.plot_network`` on the original's graph; needs the ``graphviz`` Python package
 and Graphviz's ``dot`` program (Debian: ``apt-get install graphviz``).
@@ -41,11 +41,11 @@ def main(argv=None):
                                      formatter_class=HelpFormatter)
     net_spec.add_arguments(parser)
     parser.add_argument('--output', default=None,
-                        help='output path without .png (default: visualize/NETWORK_dDEPTH)')
+                        help="output path without .png (default: visualize/TAG, the run's "
+                             'tag: half_d26w1, imagenet_cross, dla34)')
     args = parser.parse_args(argv)
     spec = net_spec.from_args(args)
-    output = args.output or os.path.join(
-        'visualize', spec.network if spec.imagenet else '%s_d%s' % (spec.network, spec.depth))
+    output = args.output or os.path.join('visualize', spec.tag)
     print('wrote', plot(spec, output))
     return 0
 

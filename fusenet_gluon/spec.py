@@ -5,11 +5,14 @@ num_depth and width, with how many classes and (ImageNet) which blocks per group
 training scripts, ``convert``, ``bench``, ``show_model``, a run's ``-run.json`` and
 ``results`` all read and write this one object; :func:`fusenet_gluon.model_zoo.from_spec`
 builds it and :func:`fusenet_gluon.upstream.upstream_symbol` draws its original graph.
+What a spec takes, its defaults, its tag and its input size are its family's entry
+(:attr:`NetworkSpec.family`, :mod:`fusenet_gluon.families`); the family's model module
+checks the rest.
 """
 import dataclasses
 from typing import Optional, Tuple
 
-from . import arch
+from . import arch, families, models  # noqa: F401 (models: every family's check)
 from .utils import UserError, parse_ints
 
 __all__ = ['NetworkSpec', 'add_arguments', 'from_args']
@@ -29,7 +32,7 @@ class NetworkSpec(object):
     widen_factor : int, default 1
         CIFAR family only.
     classes : int, optional
-        Default 10 (CIFAR family) or 1000 (ImageNet).
+        Default: the family's (10 CIFAR and the ensemble, 1000 ImageNet and DLA).
     blocks : tuple of 4 ints, optional
         ImageNet only: blocks of g1..g4 (default: the original code's).
     components : tuple of str, optional
@@ -52,54 +55,28 @@ class NetworkSpec(object):
 
     def __post_init__(self):
         name = self.network.lower() if isinstance(self.network, str) else self.network
-        if name in arch.PAPER_VARIANTS:
-            network, depth, width = arch.PAPER_VARIANTS[name]
-            if self.depth not in (None, depth) or self.widen_factor not in (1, width):
-                raise ValueError('%s is %s at num_depth %d, widen_factor %d; give --network %s '
-                                 'for other sizes' % (name, network, depth, width, network))
-            self._set(network=network, depth=depth, widen_factor=width)
+        family = families.find(name)
+        if family is not None and name in family.variants:
+            self._set(**family.variant_fields(name, dict(
+                depth=self.depth, widen_factor=None if self.widen_factor == 1
+                else self.widen_factor), 'give --network %s for other sizes'))
         else:
-            self._set(network=arch.canonical_name(name))
-        if self.network != arch.ENSEMBLE and (self.components is not None
-                                              or not self.share_weights):
-            raise ValueError('components and weight sharing are options of the ensemble, not '
-                             'of %r' % self.network)
-        if self.network not in arch.DLA_NETWORKS and self.pool_size is not None:
-            raise ValueError('pool_size is an option of the DLA networks, not of %r'
-                             % self.network)
-        if self.network in arch.DLA_NETWORKS:
-            if self.depth is not None or self.blocks is not None:
-                raise ValueError('%s takes no depth or blocks: each DLA variant is fixed '
-                                 '(choose another of %s)' % (self.network,
-                                                             ', '.join(arch.DLA_NETWORKS)))
-            self._set(classes=1000 if self.classes is None else self.classes,
-                      pool_size=7 if self.pool_size is None else self.pool_size)
-            arch.check_positive_int(self.pool_size, 'pool_size')
-        elif self.network == arch.ENSEMBLE:
-            if self.depth is None:
-                raise ValueError("the ensemble needs a depth (the original's net_depth), "
-                                 'e.g. 14, 20, 26')
-            arch.ensemble_blocks(self.depth)
-            chosen = arch.ensemble_components(self.components)
-            self._set(components=None if chosen == arch.ENSEMBLE_COMPONENTS else chosen,
-                      classes=10 if self.classes is None else self.classes,
-                      share_weights=bool(self.share_weights))
-        elif self.imagenet:
-            self._set(blocks=arch.imagenet_blocks(self.network, self.blocks),
-                      classes=1000 if self.classes is None else self.classes, depth=None)
-        elif self.network in arch.CIFAR_NETWORKS:
-            if self.blocks is not None:
-                raise ValueError('blocks are for the ImageNet networks; %r takes a depth'
-                                 % self.network)
-            if self.depth is None:
-                raise ValueError('%r needs a depth (the original num_depth), e.g. %s' % (
-                    self.network, ', '.join(map(str, arch.even_depths(self.network)[:4]))))
-            arch.num_blocks(self.network, self.depth)  # a clear error for a bad depth
-            self._set(classes=10 if self.classes is None else self.classes)
-        else:
-            from .model_zoo import list_models
+            self._set(network=families.canonical(name))
+        for option, given, what in (
+                ('components', self.components is not None or not self.share_weights,
+                 'components and weight sharing are options'),
+                ('pool_size', self.pool_size is not None, 'pool_size is an option')):
+            if given and (family is None or option not in family.options):
+                owner = next(f for f in families.FAMILIES if option in f.options)
+                raise ValueError('%s of %s, not of %r' % (what, owner.title, self.network))
+        if family is None:
             raise ValueError('unknown model %r; choose from %s'
-                             % (self.network, ', '.join(list_models())))
+                             % (self.network, ', '.join(families.model_names())))
+        self._set(**family.hook('check')(self))
+        self._set(classes=family.classes if self.classes is None else self.classes)
+        if family.pool_size is not None:
+            self._set(pool_size=family.pool_size if self.pool_size is None else self.pool_size)
+            arch.check_positive_int(self.pool_size, 'pool_size')
         arch.check_positive_int(self.classes, 'classes')
 
     _OLD_KEYS = {'num_depth': 'depth', 'num_classes': 'classes'}
@@ -114,70 +91,59 @@ class NetworkSpec(object):
             object.__setattr__(self, key, value)
 
     @property
+    def family(self):
+        """The family's entry (:mod:`fusenet_gluon.families`): what every tool asks."""
+        return families.of(self.network)
+
+    @property
     def imagenet(self):
-        """Whether this is an ImageNet network (224x224 input, bottlenecks)."""
-        return arch.is_imagenet(self.network)
+        """Whether this is an ImageNet deep-fusion net (kept for earlier callers; tools ask
+        :attr:`family`)."""
+        return self.family is families.IMAGENET
+
+    @property
+    def dla(self):
+        """Whether this is a Deep Layer Aggregation network (kept for earlier callers; tools
+        ask :attr:`family`)."""
+        return self.family is families.DLA
 
     @property
     def component_names(self):
         """The ensemble's components in their order (all eight unless a subset was chosen);
         None for every other network."""
-        if self.network != arch.ENSEMBLE:
+        if self.family.outputs != 'components':
             return None
         return self.components or arch.ENSEMBLE_COMPONENTS
 
     @property
-    def dla(self):
-        """Whether this is a Deep Layer Aggregation network."""
-        return self.network in arch.DLA_NETWORKS
-
-    @property
     def input_shape(self):
         """``(3, H, W)`` of one input image."""
-        size = 32 * self.pool_size if self.dla else arch.input_size(self.network)
-        return (3, size, size)
+        return self.family.input_shape(self.pool_size)
 
     @property
     def built_depth(self):
         """The num_depth of the network this builds (``arch.built_depth``): 14 for cross at
-        15, which builds the same blocks. None for ImageNet networks and DLA."""
-        if self.imagenet or self.dla:
-            return None
-        if self.network == arch.ENSEMBLE:
-            return self.depth
-        return arch.built_depth(self.network, self.depth)
+        15, which builds the same blocks. None for the networks that take no depth."""
+        rule = self.family.hooks.get('built_depth')
+        return None if rule is None else rule(self.network, self.depth)
 
     @property
     def tag(self):
-        """A short file-name tag, by what is built: ``cross_d110w1`` (also for cross at 111),
-        ``imagenet_cross``, ``imagenet_cross_b2-2-8-2``."""
-        if self.dla:
-            return self.network if self.pool_size == 7 else '%s_p%d' % (self.network,
-                                                                         self.pool_size)
-        if self.imagenet:
-            if self.blocks == arch.IMAGENET_BLOCKS[self.network]:
-                return self.network
-            return '%s_b%s' % (self.network, '-'.join(map(str, self.blocks)))
-        tag = '%s_d%dw%d' % (self.network, self.built_depth, self.widen_factor)
-        if self.components:
-            tag += '_' + '-'.join(self.components)
-        return tag if self.share_weights else tag + '_unshared'
+        """A short file-name tag, by what is built (the family's rule): ``cross_d110w1``
+        (also for cross at 111), ``imagenet_cross``, ``imagenet_cross_b2-2-8-2``,
+        ``dla34_p1``."""
+        return self.family.tag(self)
 
     @property
     def label(self):
         """A readable name: ``cross d110 w1``, ``imagenet_cross``."""
         return self.tag.replace('_d', ' d').replace('w', ' w', 1) \
-            if not (self.imagenet or self.dla) else self.tag
+            if 'depth' in self.family.options else self.tag
 
     def model_kwargs(self):
         """Keyword arguments of :func:`~fusenet_gluon.model_zoo.get_model` for this network."""
-        if self.dla:
-            return dict(classes=self.classes, pool_size=self.pool_size)
-        if self.imagenet:
-            return dict(classes=self.classes, blocks=self.blocks)
-        out = dict(depth=self.depth, widen_factor=self.widen_factor, classes=self.classes)
-        if self.network == arch.ENSEMBLE:
-            out.update(components=self.components, share_weights=self.share_weights)
+        out = {option: getattr(self, option) for option in self.family.options}
+        out['classes'] = self.classes
         return out
 
     def to_dict(self):
@@ -203,11 +169,12 @@ def add_arguments(parser, family=None, required=True):
     unless `family` is given (the training scripts take classes from the data set),
     ``--classes``.
 
-    `family`: None (any network), ``'cifar'`` or ``'imagenet'`` (the training scripts).
+    `family`: None (any network), ``'cifar'`` or ``'imagenet'`` (the training scripts:
+    the networks whose entry lists it in ``datasets``), and only their flags.
     """
-    from .model_zoo import list_models
-    names = [m for m in list_models() if family is None or m in arch.DLA_NETWORKS
-             or arch.is_imagenet(m) == (family == 'imagenet')]
+    offered = [f for f in families.FAMILIES if family is None or family in f.datasets]
+    names = sorted(n for f in offered for n in f.names())
+    options = set(o for f in offered for o in f.options)
     if family == 'imagenet':
         parser.add_argument('--network', default='imagenet_cross', choices=names,
                             help='network name')
@@ -217,38 +184,43 @@ def add_arguments(parser, family=None, required=True):
     else:
         parser.add_argument('--network', required=required, metavar='NAME',
                             help='one of: %s' % ', '.join(names))
-    if family != 'imagenet':
+    if 'depth' in options:
         parser.add_argument('--depth', type=int, default=None,
                             help='num_depth of the original, the depth of the corresponding '
                                  'plain network: cross at 62 is the 32-layer DFN-MR2, at 110 '
                                  'the 56-layer DFN-MR1' + (' (default: 62)' if family else ''))
         parser.add_argument('--widen-factor', type=int, default=None,
                             help='channel multiplier w: widths 16w, 32w, 64w (default: 1)')
-    if family != 'imagenet':
+    if 'components' in options:
         parser.add_argument('--components', default=None, metavar='LIST',
                             help='ensemble only: its components to build, a comma list of '
                                  '%s (default: all eight)' % ','.join(arch.ENSEMBLE_COMPONENTS))
         parser.add_argument('--no-weight-sharing', action='store_true',
                             help='ensemble only: each component its own weights (the '
                                  "paper's Table 2, W/O)")
-    if family != 'cifar':
+    if 'blocks' in options:
         parser.add_argument('--blocks', default=None,
                             help='ImageNet blocks of g1..g4, e.g. 2,2,8,2 (the paper); default: '
-                                 "the original code's (1,2,11,2 cross; 2,4,22,4 resnet)")
-    if family != 'cifar':
+                                 "the original code's (%s)" % '; '.join(
+                                     '%s %s' % (','.join(map(str, d['blocks'])), n)
+                                     for n, d in families.IMAGENET.network_defaults.items()))
+    if 'pool_size' in options and family != 'cifar':  # 32x32 data fix it: default_pool_size
         parser.add_argument('--pool-size', type=int, default=None,
                             help='DLA only: the average pooling of its head, input side // 32 '
-                                 '(default: 7, for 224x224 inputs)')
+                                 '(default: %d, for %dx%d inputs)' % (
+                                     families.DLA.pool_size, families.DLA.input_size,
+                                     families.DLA.input_size))
     if family is None:
         parser.add_argument('--classes', type=int, default=None,
-                            help='number of classes (default: 10, ImageNet 1000)')
+                            help='number of classes (default: %s)' % '; '.join(
+                                '%s %d' % (f.title, f.classes) for f in offered))
 
 
 def default_pool_size(network, input_size=None):
-    """A DLA network's pooling for `input_size` (side // 32), None for others or unknown."""
-    if network.lower() in arch.DLA_NETWORKS and input_size:
-        return max(1, input_size // 32)
-    return None
+    """The pooling of `network` for inputs of side `input_size` (DLA: side // 32), None for
+    the networks without the option or an unknown size."""
+    family = families.find(network)
+    return None if family is None else family.pool_size_for(input_size)
 
 
 def from_args(args, classes=None, default_depth=None, input_size=None):
@@ -262,8 +234,9 @@ def from_args(args, classes=None, default_depth=None, input_size=None):
         blocks = tuple(parse_ints(blocks, '--blocks', '2,2,8,2'))
     network = args.network
     depth = getattr(args, 'depth', None)
-    if depth is None and network.lower() not in arch.PAPER_VARIANTS \
-            and not arch.is_imagenet(network) and network.lower() not in arch.DLA_NETWORKS:
+    family = families.find(network)
+    if depth is None and family is not None and 'depth' in family.options \
+            and network.lower() not in family.variants:
         depth = default_depth
     if classes is None:
         classes = getattr(args, 'classes', None)

@@ -18,8 +18,10 @@ sub-ensemble (the paper's Table 3). One sub-command per experiment of the paper:
 * ``figure5`` Ensemble-8, Ensemble-7 (without RRR) retrained, and Ensemble-7 without
   retraining (Ensemble-8 evaluated without RRR).
 
-Each trains what it needs with ``train_cifar.py``'s recipe (``--num-epochs``, ``--runs``,
-``--num-examples``, the data and the devices passed on), only what is not finished yet, so
+Each trains what it needs with ``train_cifar.py``'s recipe, through the library (a
+``RunConfig`` made in Python; ``--num-epochs``, ``--num-examples``, ``--lr-steps``, the
+batch, the data and the devices are the training command line's flags, passed on; ``--runs``
+gives the seeds), only what is not finished yet, so
 an interrupted study continues where it stopped and the experiments share their runs
 (``OUT/NETWORK_dDEPTHwW[...]_rRUN/model``). It prints the table beside the paper's CIFAR-10
 numbers where the paper gives numbers, and draws the figure as a PNG (``OUT/NAME.png``).
@@ -37,9 +39,16 @@ from .data import get_loaders
 from .data.meta import read_meta
 from .model_zoo import from_spec
 from .spec import NetworkSpec
-from .training import checkpoint
-from .training.options import cpu_devices_arg
+from .training import checkpoint, options
+from .training.loop import Interrupted, NonFiniteLoss, train
+from .training.options import add_run_arguments
 from .utils import HelpFormatter, UserError, parse_ints, run_cli
+
+#: Epochs of every run of a study unless --num-epochs says otherwise (the paper's 400 are
+#: days on a CPU).
+STUDY_EPOCHS = 20
+#: The training flags a study passes on to its runs (options.RUN_FLAGS, by dest).
+RUN_DESTS = add_run_arguments(argparse.ArgumentParser(add_help=False))
 
 
 # ---------------------------------------------------------------- evaluating an ensemble
@@ -78,7 +87,7 @@ def load_ensemble(prefix, epoch):
     spec = None
     if os.path.isfile(files.run):
         spec, _ = checkpoint.read_run_spec(files.run)
-    if spec is None or spec.network != arch.ENSEMBLE:
+    if spec is None or spec.component_names is None:
         raise UserError('%s is not a checkpoint of the ensemble (its run is %s); study '
                         'evaluate takes a run of train_cifar.py --network ensemble'
                         % (files.params(epoch), spec.label if spec else 'unknown: no '
@@ -110,46 +119,48 @@ def format_evaluation(result):
 
 # ---------------------------------------------------------------- training what a table needs
 class Study(object):
-    """The runs of a study under ``OUT/``, trained with train_cifar.py's recipe."""
+    """The runs of a study under ``OUT/``, trained with train_cifar.py's recipe.
 
-    def __init__(self, args):
+    `args` are the study's parsed flags; `run_flags` the dests of the training flags it
+    passes on to every run (:func:`~fusenet_gluon.training.options.add_run_arguments`)."""
+
+    def __init__(self, args, run_flags=RUN_DESTS):
         self.args, self.folder = args, args.out
+        self.run_arguments = {dest: getattr(args, dest) for dest in run_flags}
 
     def prefix(self, spec, run):
         return os.path.join(self.folder, '%s_r%d' % (spec.tag, run), 'model')
 
+    def config(self, spec, run, load_epoch=None):
+        """The :class:`~fusenet_gluon.training.RunConfig` of run `run` of `spec`: the
+        network as the spec says, seed `run`, the study's training flags."""
+        return options.config(
+            network=spec.network, depth=spec.depth, widen_factor=spec.widen_factor,
+            components=spec.components, no_weight_sharing=not spec.share_weights,
+            model_prefix=self.prefix(spec, run), rand_seed=run, load_epoch=load_epoch,
+            no_plot=True, log_iters=100, **self.run_arguments)
+
     def train(self, spec, run):
         """Train `spec` (run number `run`) unless finished; resume it when interrupted.
         Returns the prefix of the finished run."""
-        from .training.cli import main
-        prefix, a = self.prefix(spec, run), self.args
-        files = checkpoint.RunFiles(prefix)
-        done = files.checkpoint_epochs()
-        if a.num_epochs in done:
+        prefix = self.prefix(spec, run)
+        done = checkpoint.RunFiles(prefix).checkpoint_epochs()
+        if self.args.num_epochs in done:
             print('study: %s is finished' % prefix, flush=True)
             return prefix
-        argv = ['--network', spec.network, '--depth', str(spec.depth), '--num-epochs',
-                str(a.num_epochs), '--model-prefix', prefix, '--rand-seed', str(run),
-                '--batch-size', str(a.batch_size), '--gpus', a.gpus, '--cpu-devices',
-                str(a.cpu_devices), '--no-plot', '--log-iters', '100']
-        for flag, value in (('--data-dir', a.data_dir), ('--dataset', a.dataset),
-                            ('--num-examples', a.num_examples), ('--lr-steps', a.lr_steps)):
-            if value is not None:
-                argv += [flag, str(value)]
-        if a.amp:
-            argv.append('--amp')
-        if done:
-            argv += ['--load-epoch', str(done[-1])]
+        cfg = self.config(spec, run, done[-1] if done else None)
         print('study: training %s%s' % (prefix, ' from epoch %d' % done[-1] if done else ''),
               flush=True)
-        status = main(argv)
-        if status:
-            raise UserError('training %s stopped with status %d; run the study again to '
-                            'continue it' % (prefix, status))
+        try:
+            train(cfg)
+        except (NonFiniteLoss, Interrupted) as err:
+            raise UserError('training %s stopped (%s); run the study again to continue it'
+                            % (prefix, err)) from None
         return prefix
 
     def final_error(self, prefix):
-        return 100.0 * (1 - checkpoint.read_metrics(prefix + '-metrics.jsonl')[-1]['val_acc'])
+        metrics = checkpoint.read_metrics(checkpoint.RunFiles(prefix).metrics)
+        return 100.0 * (1 - metrics[-1]['val_acc'])
 
     def error(self, spec):
         """The mean final test error (%) of `spec` over the runs, training what is missing."""
@@ -314,19 +325,9 @@ def plot_series(depths, series, reference, title, output):
 # ---------------------------------------------------------------- command line
 def _experiment_args(p):
     p.add_argument('--depths', default='14,20,26', help='num_depth values (default: 14,20,26)')
-    p.add_argument('--num-epochs', type=int, default=20, help='epochs of every run')
     p.add_argument('--runs', type=int, default=1, help='runs per network and depth (seeds 1..)')
-    p.add_argument('--data-dir', default=None, help='RecordIO folder (default: the digits)')
-    p.add_argument('--dataset', default=None, help='preset, when the folder does not say')
-    p.add_argument('--num-examples', type=int, default=None,
-                   help='training examples an epoch counts (the epoch is cut to them)')
-    p.add_argument('--lr-steps', default=None, help='as train_cifar.py (default: 1/2, 3/4, 7/8)')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--gpus', default='', help="as train_cifar.py (default '': the CPU)")
-    p.add_argument('--cpu-devices', type=cpu_devices_arg, default='auto',
-                   help='as train_cifar.py (default auto)')
-    p.add_argument('--amp', action='store_true', help='as train_cifar.py')
     p.add_argument('--out', default='snapshot/study', help='where the runs and tables go')
+    add_run_arguments(p, num_epochs=STUDY_EPOCHS, cpu_devices='auto')
 
 
 def main(argv=None):
@@ -337,9 +338,8 @@ def main(argv=None):
                                         'the ensemble, each leave-one-out sub-ensemble')
     p.add_argument('--prefix', required=True)
     p.add_argument('--epoch', type=int, required=True)
-    p.add_argument('--data-dir', default=None, help='RecordIO folder (default: the digits)')
-    p.add_argument('--dataset', default=None, help='preset, when the folder does not say')
     p.add_argument('--json', default=None, help='also write the errors to this JSON file')
+    add_run_arguments(p, ('--data-dir', '--dataset'))
     for name, text in (('table1', 'fuse3 vs the ensemble across depths (Table 1)'),
                        ('table2', 'components with and without weight sharing (Table 2)'),
                        ('table3', 'the ensemble with one component left out (Table 3)'),

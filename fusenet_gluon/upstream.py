@@ -11,6 +11,7 @@ import mxnet as mx
 import numpy as np
 
 from . import arch, symbols
+from .model_zoo import from_spec
 from .utils import atomic_path
 
 __all__ = ['load_params', 'save_checkpoint', 'to_upstream_dict', 'from_upstream_dict',
@@ -19,15 +20,21 @@ __all__ = ['load_params', 'save_checkpoint', 'to_upstream_dict', 'from_upstream_
 
 def upstream_symbol(net):
     """The original's training graph (ending in ``SoftmaxOutput('softmax')``) of a network
-    of this zoo, or of a :class:`~fusenet_gluon.spec.NetworkSpec`. DLA, whose original is
-    PyTorch, has no MXNet graph of its authors: its checkpoints carry the Gluon network's own
-    graph, closed the same way."""
+    of this zoo, or of a :class:`~fusenet_gluon.spec.NetworkSpec`. A family whose authors'
+    code is not MXNet (DLA: PyTorch) has no such graph: its checkpoints carry the Gluon
+    network's own graph, closed the same way (its entry's ``checkpoint_graph``)."""
     spec = getattr(net, 'spec', net)
-    if spec.dla:
-        from .model_zoo import from_spec
+    if _gluon_graph(spec):
         return symbols.graphs.with_softmax(from_spec(spec)(mx.sym.var('data')))
     return symbols.get_symbol(spec.network, spec.classes, spec.depth, spec.widen_factor,
                               spec.blocks, spec.components, spec.share_weights)
+
+
+def _gluon_graph(spec):
+    """Whether checkpoints of `spec`'s family carry the Gluon graph and names (not the
+    original's): BatchNorm statistics named ``..._running_mean``, and parameters the graph
+    never uses (DLA's projects) kept in the file."""
+    return spec is not None and spec.family.checkpoint_graph == 'gluon'
 
 
 def checkpoint_paths(prefix, epoch):
@@ -85,13 +92,13 @@ def device_mean(param):
 def to_upstream_dict(net):
     """The parameters of `net` keyed as the original saves them (``arg:``/``aux:``), each
     the float32 mean over its devices (:func:`device_mean`)."""
-    out, dla = {}, getattr(getattr(net, 'spec', None), 'dla', False)
+    out, gluon_names = {}, _gluon_graph(getattr(net, 'spec', None))
     for name, param in net.collect_params().items():
         aux = arch.gluon_to_aux(name)
         if aux is None:
             out['arg:' + name] = device_mean(param)
-        else:  # DLA's graph is Gluon's: its statistics keep Gluon's names
-            out['aux:' + (name if dla else aux)] = device_mean(param)
+        else:  # a Gluon graph (DLA's) names the statistics as Gluon does
+            out['aux:' + (name if gluon_names else aux)] = device_mean(param)
     return out
 
 
@@ -193,7 +200,7 @@ def save_checkpoint(net, prefix, epoch, symbol=None):
                       if n != 'data' and not (n.startswith('softmax') and n.endswith('_label')))
     graph_names |= set('aux:' + n for n in symbol.list_auxiliary_states())
     # DLA keeps the projects its authors compute and never use: in the file, not the graph
-    extra_ok = getattr(getattr(net, 'spec', None), 'dla', False)
+    extra_ok = _gluon_graph(getattr(net, 'spec', None))
     mismatch = (graph_names - set(params)) | (set() if extra_ok else set(params) - graph_names)
     if mismatch:
         raise ValueError('the network does not match its graph: %s'

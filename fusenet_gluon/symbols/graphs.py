@@ -3,12 +3,14 @@
 Layer for layer and name for name the graphs of the original ``network/*.py`` (CIFAR/SVHN
 family) and ``symbol_cross.py``/``symbol_resnet.py`` (ImageNet), in Python 3. The block
 counts, widths, names and wiring rules come from :mod:`fusenet_gluon.arch`, which the
-Gluon blocks of :mod:`fusenet_gluon.model_zoo` share; only the construction API differs.
-Nodes are created in the original's order, so the graphs' JSON matches theirs.
+Gluon blocks of :mod:`fusenet_gluon.models` share; only the construction API differs.
+Nodes are created in the original's order, so the graphs' JSON matches theirs. Each
+family's graphs are registered in its entry (:mod:`fusenet_gluon.families`), which
+:func:`get_symbol` and :func:`get_logits` ask.
 """
 import mxnet as mx
 
-from .. import arch
+from .. import arch, families
 
 
 # ---------------------------------------------------------------- CIFAR/SVHN layers
@@ -156,7 +158,7 @@ def imagenet_head(data, num_classes):
     return mx.sym.FullyConnected(name='fc_score', data=data, num_hidden=num_classes)
 
 
-def imagenet_logits(network, num_classes=1000, blocks=None):
+def imagenet_logits(network, num_classes=families.IMAGENET.classes, blocks=None):
     """The graph of an ImageNet network up to its logits (``fc_score``)."""
     layout = list(arch.imagenet_layout(network, blocks))
     arch.check_positive_int(num_classes, 'num_classes')
@@ -245,46 +247,80 @@ def with_softmax(logits):
 
 def get_symbol(network, num_classes, num_depth=None, widen_factor=1, blocks=None,
                components=None, share_weights=True):
-    """The original training graph of `network`, ending in ``SoftmaxOutput('softmax')``.
+    """The original training graph of `network`, ending in ``SoftmaxOutput('softmax')``
+    (the ensemble: a ``Group`` of ``softmax1`` .. ``softmax8``).
 
     Parameters
     ----------
     network : str
         One of ``plain, resnet, cross, half, side, fuse3, fuse6`` (aliases ``dfn_mr``,
-        ``dfn_il``) or ``imagenet_cross``, ``imagenet_resnet``.
+        ``dfn_il``), ``ensemble``, or ``imagenet_cross``, ``imagenet_resnet``.
     num_classes : int
     num_depth : int
-        Depth of the corresponding plain network (CIFAR family only).
+        Depth of the corresponding plain network (CIFAR family, the ensemble).
     widen_factor : int
-        Channel multiplier w (CIFAR family only).
+        Channel multiplier w (CIFAR family, the ensemble).
     blocks : tuple of 4 ints, optional
         Blocks per group (ImageNet only); the original's by default.
     components, share_weights :
         The ensemble only: which components (default all eight) and whether they share
         weights (default, as the original).
     """
-    if arch.canonical_name(network) == arch.ENSEMBLE:
-        if num_depth is None:
-            raise ValueError('net_depth is required for the ensemble (e.g. 14, 20, 26)')
-        return ensemble_symbol(num_classes, num_depth, widen_factor, components, share_weights)
-    return with_softmax(get_logits(network, num_classes, num_depth, widen_factor, blocks))
+    return _family(network).hook('graph')(arch.canonical_name(network), num_classes,
+                                          num_depth, widen_factor, blocks, components,
+                                          share_weights)
 
 
 def get_logits(network, num_classes, num_depth=None, widen_factor=1, blocks=None,
                components=None, share_weights=True):
     """Like :func:`get_symbol` but ending in the classifier's output (for the ensemble, the
     Group of its components' classifier outputs)."""
-    network = arch.canonical_name(network)
-    if network == arch.ENSEMBLE:
-        return mx.sym.Group([fc for _, _, fc in ensemble_logits(
-            num_classes, num_depth, widen_factor, components, share_weights)])
-    if arch.is_imagenet(network):
-        return imagenet_logits(network, num_classes, blocks)
-    if network not in arch.CIFAR_NETWORKS:
-        raise ValueError('unknown network %r; choose from %s' % (
-            network, ', '.join(arch.CIFAR_NETWORKS + arch.IMAGENET_NETWORKS
-                               + tuple(sorted(arch.ALIASES)))))
+    return _family(network).hook('logits')(arch.canonical_name(network), num_classes,
+                                           num_depth, widen_factor, blocks, components,
+                                           share_weights)
+
+
+def _family(network):
+    """The family of `network` if the authors' code has its graph, else ``ValueError``."""
+    family = families.find(network)
+    if family is None or family.checkpoint_graph != 'original' \
+            or network not in family.networks + tuple(family.aliases):
+        names = [n for f in families.FAMILIES if f.checkpoint_graph == 'original'
+                 for n in f.networks + tuple(sorted(f.aliases))]
+        raise ValueError('unknown network %r; choose from %s' % (network, ', '.join(names)))
+    return family
+
+
+# ---------------------------------------------------------------- each family's graphs
+def _cifar_logits(network, num_classes, num_depth, widen_factor, *unused):
     if num_depth is None:
         raise ValueError('num_depth is required for %r (e.g. %d)' % (
             network, arch.even_depths(network)[1]))
     return cifar_logits(network, num_classes, num_depth, widen_factor)
+
+
+def _imagenet_logits(network, num_classes, num_depth, widen_factor, blocks, *unused):
+    return imagenet_logits(network, num_classes, blocks)
+
+
+def _ensemble_logits(network, num_classes, num_depth, widen_factor, blocks, components,
+                     share_weights):
+    return mx.sym.Group([fc for _, _, fc in ensemble_logits(
+        num_classes, num_depth, widen_factor, components, share_weights)])
+
+
+def _ensemble_graph(network, num_classes, num_depth, widen_factor, blocks, components,
+                    share_weights):
+    if num_depth is None:
+        raise ValueError('net_depth is required for the ensemble (e.g. 14, 20, 26)')
+    return ensemble_symbol(num_classes, num_depth, widen_factor, components, share_weights)
+
+
+def _closed(logits):
+    """The training graph of a one-output family: its logits and ``SoftmaxOutput``."""
+    return lambda *args: with_softmax(logits(*args))
+
+
+families.CIFAR.register(logits=_cifar_logits, graph=_closed(_cifar_logits))
+families.IMAGENET.register(logits=_imagenet_logits, graph=_closed(_imagenet_logits))
+families.ENSEMBLE.register(logits=_ensemble_logits, graph=_ensemble_graph)

@@ -87,7 +87,8 @@ def build_parser(imagenet=False):
     g.add_argument('--lr-mode', choices=['step', 'cosine'], default='step',
                    help='step: the original multi-factor schedule; cosine: beyond the original')
     g.add_argument('--warmup-epochs', type=float, default=0, help='linear warmup epochs')
-    g.add_argument('--momentum', type=float, default=0.9, help='NAG momentum')
+    g.add_argument('--momentum', type=float, default=0.9,
+                   help="NAG momentum (DLA: of plain SGD, as its authors train it)")
     g.add_argument('--wd', type=float, default=1e-4, help='weight decay on every parameter')
     g.add_argument('--label-smoothing', type=float, default=0.0, help='epsilon (0: off)')
     g.add_argument('--mixup', type=float, default=0.0, help='mixup alpha (0: off)')
@@ -162,8 +163,8 @@ class RunConfig(object):
 
     @property
     def top5(self):
-        """ImageNet reports top-5 accuracy beside top-1."""
-        return self.spec.imagenet
+        """ImageNet reports top-5 accuracy beside top-1 (the family's entry says)."""
+        return self.spec.family.top5
 
 
 #: What ``--cpu-devices auto`` picks, in words (for the help and the log).
@@ -273,7 +274,7 @@ def _check_numbers(args):
 
 
 def _depth_note(spec):
-    if spec.imagenet or spec.built_depth == spec.depth:
+    if spec.built_depth == spec.depth:
         return []
     return ['--depth %d builds the same %s as num_depth %d (blocks %s of %d layers): the '
             'run is named by num_depth %d' % (
@@ -318,7 +319,7 @@ def resolve(args, imagenet=False):
     spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
                               input_size=preset.input_size)
     loader = args.loader
-    if spec.dla:
+    if spec.family.data_recipe == 'dla':
         preset = dla_preset(preset)
         if preset.augment == 'random_resized_crop' and loader == 'recordio':
             loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
@@ -360,3 +361,37 @@ def resolve(args, imagenet=False):
         else 5 if imagenet else max(1, num_epochs // 8),
         log_iters=args.log_iters, plot=not args.no_plot,
         arguments=dict(vars(args), rand_seed=seed))
+
+
+# ---------------------------------------------------------------- runs started from Python
+#: The flags of a run that a tool starting runs (the study) passes on to each: the data,
+#: the devices, the schedule's length and the precision.
+RUN_FLAGS = ('--data-dir', '--dataset', '--num-examples', '--batch-size', '--num-epochs',
+             '--lr-steps', '--gpus', '--cpu-devices', '--amp')
+
+
+def add_run_arguments(parser, flags=RUN_FLAGS, imagenet=False, **defaults):
+    """Declare `flags` on `parser` as :func:`build_parser` declares them (their one
+    declaration), in a group of their own; `defaults` (by dest) replace theirs. Returns
+    their dests, to hand the parsed values to :func:`config`."""
+    group = parser.add_argument_group('training (as the training command line)')
+    dests = []
+    for action in build_parser(imagenet)._actions:
+        if set(action.option_strings) & set(flags):
+            if action.dest in defaults:   # its help then names the new default
+                action.help = action.help.split(' (default')[0]
+            group._add_action(action)
+            dests.append(action.dest)
+    parser.set_defaults(**defaults)
+    return dests
+
+
+def config(imagenet=False, **arguments):
+    """The :class:`RunConfig` of the training command line given `arguments` by dest
+    (``network='cross', depth=14, num_epochs=20, ...``): its defaults, its checks and its
+    errors (:class:`UserError`), from Python."""
+    args = build_parser(imagenet).parse_args([])
+    unknown = sorted(set(arguments) - set(vars(args)))
+    if unknown:
+        raise TypeError('unknown training argument(s): %s' % ', '.join(unknown))
+    return resolve(argparse.Namespace(**dict(vars(args), **arguments)), imagenet)

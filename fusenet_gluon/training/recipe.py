@@ -1,10 +1,13 @@
 """The authors' recipe (docs/reference.md, section 3), as Gluon objects.
 
-NAG with momentum 0.9 and weight decay 1e-4 on every parameter, gradients averaged over
-the batch behind an update, the multi-factor schedule counted in updates (epoch_size =
-examples // batch), fully connected layers initialised Xavier(uniform, in, 1) and every
-other weight Xavier(gaussian, in, 2); BatchNorm gamma 1, beta 0. Beyond the original, off
-by default: a cosine schedule, linear warmup, label smoothing and mixup.
+The deep-fusion nets: NAG with momentum 0.9 and weight decay 1e-4 on every parameter,
+gradients averaged over the batch behind an update, the multi-factor schedule counted in
+updates (epoch_size = examples // batch), fully connected layers initialised
+Xavier(uniform, in, 1) and every other weight Xavier(gaussian, in, 2); BatchNorm gamma 1,
+beta 0. DLA trains with its authors' choices where they differ: plain SGD with momentum
+and their initialisation. Which optimizer and initializer a network takes is its family's
+entry (:mod:`fusenet_gluon.families`). Beyond the original, off by default: a cosine
+schedule, linear warmup, label smoothing and mixup.
 """
 import os
 import re
@@ -13,7 +16,6 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..arch import ENSEMBLE
 from ..optim import FastTrainer
 from ..utils import UserError
 
@@ -37,11 +39,11 @@ class OriginalInit(mx.init.Initializer):
 
 
 def initializer(spec=None):
-    """The initialisation of the recipe: the original's, or the DLA authors' for DLA."""
-    if spec is not None and spec.dla:
-        from ..dla import dla_init
-        return dla_init()
-    return OriginalInit()
+    """The initialisation of the recipe: the one the entry of `spec`'s family names (the
+    original's, :class:`OriginalInit`; DLA: its authors', ``models.dla.DLAInit``)."""
+    if spec is None:
+        return OriginalInit()
+    return mx.init.create(spec.family.initializer)
 
 
 def make_scheduler(lr, epoch_size, num_epochs, steps, factor=0.1, mode='step',
@@ -85,8 +87,8 @@ def run_scheduler(cfg, job, epoch_size):
 
 
 def make_trainer(net, cfg, job, epoch_size):
-    """The NAG trainer of the recipe for `net` in `job`, its schedule over `epoch_size`
-    steps an epoch of this worker."""
+    """The trainer of the recipe for `net` in `job` (the optimizer of its family's entry:
+    NAG, DLA plain SGD), its schedule over `epoch_size` steps an epoch of this worker."""
     opt = dict(learning_rate=cfg.lr, momentum=cfg.momentum, wd=cfg.wd,
                lr_scheduler=run_scheduler(cfg, job, epoch_size))
     if cfg.dtype == 'float16' or cfg.amp:
@@ -98,10 +100,9 @@ def make_trainer(net, cfg, job, epoch_size):
         # on the store), so the optimizer state lives where refresh() rebuilds it and
         # save_states() saves it
         update_on_kvstore = False
-    # the original: Nesterov momentum; the DLA authors: plain SGD with momentum
-    optimizer = 'sgd' if cfg.spec.dla else 'nag'
-    return FastTrainer(net.collect_params(), optimizer, opt, kvstore=job.kvstore,
-                       update_on_kvstore=update_on_kvstore)
+    # the family's: the original's Nesterov momentum; the DLA authors' plain SGD
+    return FastTrainer(net.collect_params(), cfg.spec.family.optimizer, opt,
+                       kvstore=job.kvstore, update_on_kvstore=update_on_kvstore)
 
 
 #: Environment variable that replaces the flags read from /proc/cpuinfo (space-separated),
@@ -165,7 +166,7 @@ def make_loss(cfg):
     when label smoothing or mixup make them soft."""
     loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (cfg.label_smoothing
                                                                 or cfg.mixup))
-    return SummedLoss(loss) if cfg.spec.network == ENSEMBLE else loss
+    return SummedLoss(loss) if cfg.spec.family.outputs == 'components' else loss
 
 
 def mix_targets(data, label, classes, smooth, alpha, seed):
