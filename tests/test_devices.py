@@ -173,6 +173,10 @@ def steps_on(devices, trainer_cls, steps=4):
     trainer = trainer_cls(net.collect_params(), 'nag', dict(
         learning_rate=0.1, momentum=0.9, wd=1e-4, lr_scheduler=schedule),
         kvstore='device' if multi else None, update_on_kvstore=False if multi else None)
+    if multi:  # as FastTrainer.start(): every device gets device 0's values before the
+        trainer._init_kvstore()  # first batch (Gluon's own broadcast at the first step
+        trainer._init_params()   # races with the first BatchNorm update)
+        mx.nd.waitall()
     step = DataParallelStep(net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, devices)
     rng, outs = np.random.RandomState(0), []
     for _ in range(steps):

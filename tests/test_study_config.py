@@ -32,11 +32,13 @@ def test_each_run_trains_the_network_its_name_says(tmp_path, spec):
 
 
 def test_the_study_flags_are_the_training_flags(tmp_path):
-    """Same defaults as train_cifar.py (only the epochs differ: a study's runs are short)."""
+    """Same defaults as train_cifar.py, but for the epochs (a study's runs are short) and
+    the CPU devices (a study takes the fastest, --cpu-devices auto)."""
     args = study_args(tmp_path)
     train = build_parser().parse_args([])
-    for dest in ('gpus', 'batch_size', 'cpu_devices', 'dataset', 'num_examples', 'amp'):
+    for dest in ('gpus', 'batch_size', 'dataset', 'num_examples', 'amp'):
         assert getattr(args, dest) == getattr(train, dest), dest
+    assert args.cpu_devices == 'auto' and train.cpu_devices == 1
     with pytest.raises(SystemExit):   # argparse refuses an unknown preset, as training does
         study_args(tmp_path, '--dataset', 'mnist')
 
