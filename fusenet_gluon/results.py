@@ -14,7 +14,7 @@ import numpy as np
 
 from .plots import plot_runs
 from .training.checkpoint import read_metrics, read_run_spec
-from .utils import HelpFormatter, UserError, run_cli
+from .utils import HelpFormatter, UserError, check_writable, run_cli
 
 
 def run_info(path):
@@ -65,9 +65,12 @@ def main(argv=None):
     parser.add_argument('metrics', nargs='+',
                         help='*-metrics.jsonl files, or folders searched for them')
     parser.add_argument('--plot', default=None, help='write the curves of all runs to this PNG')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing --plot PNG')
     parser.add_argument('--min-accuracy', type=float, default=None, metavar='PERCENT',
                         help='exit with status 1 unless every run ends at least this accurate')
     args = parser.parse_args(argv)
+    if args.plot:
+        check_writable([args.plot], args.force)
     paths = []
     for m in args.metrics:
         if os.path.isdir(m):

@@ -40,14 +40,34 @@ class UserError(Exception):
     """A mistake of the user's (bad argument, missing file): reported without a traceback."""
 
 
+def check_writable(paths, force, flag='--force'):
+    """The one rule for every file a command writes: refuse to overwrite any of `paths`
+    that exists unless `force` (the user's `flag`) was given."""
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not force:
+        raise FileExistsError('%s already exist%s; pass %s to overwrite' % (
+            ', '.join(existing), 's' if len(existing) == 1 else '', flag))
+
+
+def os_error_message(err):
+    """One line for an operating-system error: the path and the reason, without the
+    ``[Errno N]`` prefix."""
+    where = ' -> '.join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    reason = err.strerror or str(err)
+    return '%s: %s' % (where, reason) if where else reason
+
+
 def run_cli(main, prog=None):
-    """Run `main()`; report user mistakes (ValueError, FileNotFoundError, UserError) in one
-    line on stderr with exit status 2 instead of a traceback."""
+    """Run `main()`; report user mistakes (UserError, ValueError, and operating-system
+    errors such as a missing file or a folder that cannot be made) in one line on stderr
+    with exit status 2 instead of a traceback."""
     try:
         return main()
-    except (UserError, ValueError, FileNotFoundError, FileExistsError) as err:
+    except (UserError, ValueError, OSError) as err:
         prog = prog or (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'fusenet')
-        print('%s: error: %s' % (prog, err), file=sys.stderr)
+        # an OSError raised with a message of ours has no errno; one from the system has
+        text = os_error_message(err) if isinstance(err, OSError) and err.errno else str(err)
+        print('%s: error: %s' % (prog, ' '.join(text.split('\n'))), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
