@@ -3,6 +3,7 @@ import argparse
 import contextlib
 import os
 import sys
+import time
 
 #: Exit status of a run stopped by a signal after saving its state (128 + SIGINT, as a shell
 #: reports Ctrl-C); the launcher then lets the other workers save and stop too.
@@ -96,6 +97,21 @@ def progress_bar(total, desc=None, unit='it', logger=None):
     with redirect, tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
                         unit=unit) as bar:
         yield bar
+
+
+def tracked(iterable, total, desc, report=None, every=10.0, logger=None):
+    """Iterate over `iterable` (`total` items) showing progress: a bar on a terminal
+    (:func:`progress_bar`), else ``report('DESC: done/total')`` every `every` seconds when
+    `report` is given (a log or a pipe then sees that long work goes on)."""
+    with progress_bar(total, desc, 'batch', logger) as bar:
+        last = time.time()
+        for done, item in enumerate(iterable, 1):
+            yield item
+            if bar is not None:
+                bar.update(1)
+            elif report is not None and time.time() - last >= every:
+                report('%s: %d/%d batches' % (desc, done, total))
+                last = time.time()
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
