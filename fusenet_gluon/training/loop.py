@@ -96,8 +96,9 @@ def start_run(cfg):
         os.makedirs(cfg.files.folder, exist_ok=True)
         logger = setup_logging(log, job.rank if job.distributed else None)
     except OSError as err:
-        raise UserError('cannot write the run\'s files under the model prefix %s (%s)'
-                        % (cfg.files.prefix, os_error_message(err))) from None
+        flag = '--model-prefix' if cfg.arguments.get('model_prefix') else '--log-dir'
+        raise UserError('%s %s: cannot write there (%s)' % (
+            flag, cfg.arguments.get(flag[2:].replace('-', '_')), os_error_message(err))) from None
     try:
         return _start(cfg, job, logger)
     except BaseException:
@@ -114,11 +115,13 @@ def describe(cfg):
     """The run in one line (every argument is in ``P-run.json``)."""
     devices = '%d x %s' % (len(cfg.contexts), cfg.contexts[0].device_type) \
         if len(cfg.contexts) > 1 else str(cfg.contexts[0])
-    return '%s %s on %s, %d epochs, batch %d on %s, %s, seed %d%s; every argument in %s' % (
-        'resume' if cfg.load_epoch is not None else 'start', cfg.spec.label, cfg.dataset,
-        cfg.num_epochs, cfg.batch_size, devices, precision(cfg), cfg.seed,
+    fresh = cfg.load_epoch is None
+    return '%s %s on %s, %d epochs, batch %d on %s, %s, seed %d%s%s' % (
+        'start' if fresh else 'resume from epoch %d:' % cfg.load_epoch, cfg.spec.label,
+        cfg.dataset, cfg.num_epochs, cfg.batch_size, devices, precision(cfg), cfg.seed,
         ', kvstore %s' % cfg.kv_store if cfg.kv_store not in ('device', 'local') else '',
-        cfg.files.run)
+        '; every argument in %s' % cfg.files.run if fresh or os.path.isfile(cfg.files.run)
+        else '')
 
 
 def precision(cfg):
