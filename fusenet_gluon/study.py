@@ -28,6 +28,7 @@ The paper's numbers are CIFAR-10 at 400 epochs; ours are at the scale given.
 import argparse
 import json
 import os
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -38,7 +39,7 @@ from .data.meta import read_meta
 from .model_zoo import from_spec
 from .spec import NetworkSpec
 from .training import checkpoint
-from .utils import HelpFormatter, UserError, parse_ints, run_cli
+from .utils import HelpFormatter, UserError, parse_ints, run_cli, tracked
 
 
 # ---------------------------------------------------------------- evaluating an ensemble
@@ -62,7 +63,8 @@ def ensemble_errors(log_probs, labels, names):
 def predict(net, loader, ctx):
     """Every test record's log-probabilities under each component, and the labels."""
     logp, labels = [], []
-    for data, label in loader:
+    for data, label in tracked(loader, len(loader), 'evaluate',
+                               report=lambda line: print(line, file=sys.stderr, flush=True)):
         out = net(data.as_in_context(ctx))
         logp.append(mx.nd.log_softmax(out, axis=-1).asnumpy().transpose(1, 0, 2))
         labels.append(label.asnumpy())
@@ -139,6 +141,8 @@ class Study(object):
             argv.append('--amp')
         if done:
             argv += ['--load-epoch', str(done[-1])]
+        elif files.existing():  # a run that failed before its first checkpoint: start over
+            argv.append('--force')
         print('study: training %s%s' % (prefix, ' from epoch %d' % done[-1] if done else ''),
               flush=True)
         status = main(argv)
