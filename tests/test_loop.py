@@ -125,3 +125,22 @@ def test_the_resume_point_is_named(tmp_path):
     assert (point.epoch, point.skip_batches, point.num_update) == (2, 4, 20)
     assert point.states_file is None and point.epoch_metrics['seen'] == 1
     assert checkpoint.ResumePoint.FRESH.epoch == 0
+
+
+def test_amp_names_bfloat16_and_no_stray_symbol_warning(tmp_path):
+    """Where the CPU has bfloat16 (this machine: avx512_bf16) an --amp run says what it
+    trains in, and MXNet's warning about the checkpoint's SoftmaxOutput is not shown."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    from fusenet_gluon.training.recipe import cpu_has_bfloat16
+    if not cpu_has_bfloat16():
+        pytest.skip('this CPU has no bfloat16: --amp is refused (tests/test_training.py)')
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=48, n_test=16)
+    r = subprocess.run([sys.executable, 'train_cifar.py'] + argv(data, str(tmp_path / 'm'),
+                                                                 '--num-epochs', '1', '--amp'),
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'AMP: bfloat16 where mxnet.contrib.amp allows it' in r.stdout
+    assert 'dynamic loss scaling' not in r.stdout + r.stderr

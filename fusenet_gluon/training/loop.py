@@ -6,6 +6,7 @@ being finite, :class:`Interrupted` when a signal stopped it after saving its sta
 ``fusenet_gluon.training.cli.main`` turns these into exit statuses.
 """
 import collections
+import logging
 import math
 import os
 import time
@@ -145,6 +146,7 @@ def _start(cfg, job, logger):
     run = Run(cfg, job, logger)
     if cfg.amp:  # before the network is built, as MXNet's AMP guide has it
         amp.init(target_dtype=amp_dtype(cfg.contexts))
+        logging.getLogger().addFilter(_quiet_amp_symbol_warning)
     run.net = from_spec(cfg.spec)
     nparams = sum(int(np.prod(p.shape)) for n, p in run.net.collect_params().items()
                   if not n.endswith(('running_mean', 'running_var')))
@@ -161,6 +163,13 @@ def _start(cfg, job, logger):
         if cfg.load_epoch is None:
             checkpoint.write_run(run.files, cfg, nparams, examples)
     return run
+
+
+def _quiet_amp_symbol_warning(record):
+    """After ``amp.init`` every symbolic ``SoftmaxOutput`` warns (root logger) that it "does
+    not support dynamic loss scaling": the checkpoint's graph is the original's, ending in
+    one, but it never trains here (the Gluon loss is scaled by ``amp.scale_loss``)."""
+    return 'does not support dynamic loss scaling' not in record.getMessage()
 
 
 def _open_data(run):
