@@ -14,7 +14,7 @@ import numpy as np
 
 from .plots import plot_runs
 from .training.checkpoint import read_metrics, read_run_spec
-from .utils import HelpFormatter, UserError, check_writable, run_cli
+from .utils import HelpFormatter, UserError, check_writable, os_error_message, run_cli
 
 
 def run_info(path):
@@ -83,7 +83,11 @@ def main(argv=None):
     if args.plot:
         labels = ['%s (%s)' % (run_label(p), os.path.basename(os.path.dirname(os.path.abspath(p))))
                   for p in paths]
-        print('curves in', plot_runs(paths, args.plot, labels=labels))
+        try:
+            print('curves in', plot_runs(paths, args.plot, labels=labels))
+        except OSError as err:
+            raise UserError('--plot %s: cannot write it (%s)' % (args.plot,
+                                                                os_error_message(err))) from None
     if args.min_accuracy is not None:
         worst = min(100.0 * read_metrics(p)[-1]['val_acc'] for p in paths)
         verdict = 'meets' if worst >= args.min_accuracy else 'does NOT meet'

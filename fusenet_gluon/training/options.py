@@ -322,11 +322,13 @@ def _load_epoch(text):
                     'got %s' % text)
 
 
-def _flag(dest, value):
+def _flag(dest, value, trained=False):
+    """``--lr 0.1`` (`trained`: ``with --lr 0.1``), ``--amp``, ``without --amp``."""
     flag = '--' + dest.replace('_', '-')
-    if isinstance(value, bool) or value is None:
-        return '%s %s' % (flag, {True: 'given', False: 'not given', None: 'not given'}[value])
-    return '%s %s' % (flag, value)
+    if value is None or value is False:
+        return 'without ' + flag
+    text = flag if value is True else '%s %s' % (flag, value)
+    return 'with ' + text if trained else text
 
 
 def _same(dest, a, b):
@@ -361,10 +363,11 @@ def _resumed(args, imagenet):
         if dest not in saved or not hasattr(args, dest):
             continue
         if dest in explicit and not _same(dest, getattr(args, dest), saved[dest]):
-            raise UserError('%s contradicts the run being resumed, which was trained with %s '
+            raise UserError('%s contradicts the run being resumed, which was trained %s '
                             '(%s): leave the flag out to resume it exactly, or start a new '
                             'run under another --model-prefix' % (
-                                _flag(dest, getattr(args, dest)), _flag(dest, saved[dest]),
+                                _flag(dest, getattr(args, dest)),
+                                _flag(dest, saved[dest], trained=True),
                                 files.state(args.load_epoch) if dest == 'rand_seed'
                                 else files.run))
         changed[dest] = saved[dest]
