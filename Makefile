@@ -27,8 +27,8 @@ test: $(STAMP)
 
 DEMO := runs/demo/model
 demo: $(STAMP)
-	$(PY) train_cifar.py --network cross --depth 14 --num-epochs 20 --gpus "" --cpu-devices auto \
-		--rand-seed 1 --model-prefix $(DEMO)
+	$(PY) train_cifar.py --network cross --depth 14 --num-epochs 20 --gpus '' --cpu-devices auto \
+		--rand-seed 1 --model-prefix $(DEMO) --force
 	$(PY) -m fusenet_gluon.results $(DEMO)-metrics.jsonl --min-accuracy 90
 
 bench: $(STAMP)

@@ -10,17 +10,9 @@ import numpy as np
 
 from . import symbols, upstream
 from .upstream import checkpoint_paths
-from .utils import UserError, atomic_path
+from .utils import UserError, atomic_path, check_writable
 
 __all__ = ['export_deploy', 'export_graph_deploy', 'export_onnx', 'check_writable']
-
-
-def check_writable(paths, force):
-    """Refuse to overwrite any of `paths` unless `force`."""
-    existing = [p for p in paths if os.path.exists(p)]
-    if existing and not force:
-        raise FileExistsError('%s already exist(s); pass --force to overwrite'
-                              % ', '.join(existing))
 
 
 def export_deploy(net, output, force=False):

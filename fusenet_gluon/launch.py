@@ -100,7 +100,10 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
     if not hosts:
         base.update(DMLC_NODE_HOST='127.0.0.1', DMLC_INTERFACE='lo')
     py = [sys.executable, '-c', SERVER_CODE]
-    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too, set here and not left to Python: a shell starts a background job (`launch
+    # ... &`) with SIGINT ignored, and Python then installs no KeyboardInterrupt for it
+    old = {sig: signal.signal(sig, _interrupt)
+           for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     procs = [_spawn('scheduler', py, base)]
     servers, workers = [], []
     for i in range(num_servers):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .plots import plot_runs
 from .training.checkpoint import RunFiles, read_metrics, read_run_spec
-from .utils import HelpFormatter, UserError, run_cli
+from .utils import HelpFormatter, UserError, check_writable, os_error_message, run_cli
 
 
 #: How a run's metrics file ends (``P-metrics.jsonl``), as RunFiles names it.
@@ -69,9 +69,12 @@ def main(argv=None):
     parser.add_argument('metrics', nargs='+',
                         help='*-metrics.jsonl files, or folders searched for them')
     parser.add_argument('--plot', default=None, help='write the curves of all runs to this PNG')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing --plot PNG')
     parser.add_argument('--min-accuracy', type=float, default=None, metavar='PERCENT',
                         help='exit with status 1 unless every run ends at least this accurate')
     args = parser.parse_args(argv)
+    if args.plot:
+        check_writable([args.plot], args.force)
     paths = []
     for m in args.metrics:
         if os.path.isdir(m):
@@ -85,7 +88,11 @@ def main(argv=None):
     if args.plot:
         labels = ['%s (%s)' % (run_label(p), os.path.basename(os.path.dirname(os.path.abspath(p))))
                   for p in paths]
-        print('curves in', plot_runs(paths, args.plot, labels=labels))
+        try:
+            print('curves in', plot_runs(paths, args.plot, labels=labels))
+        except OSError as err:
+            raise UserError('--plot %s: cannot write it (%s)' % (args.plot,
+                                                                os_error_message(err))) from None
     if args.min_accuracy is not None:
         worst = min(100.0 * read_metrics(p)[-1]['val_acc'] for p in paths)
         verdict = 'meets' if worst >= args.min_accuracy else 'does NOT meet'

@@ -11,12 +11,13 @@ import shutil
 
 from . import spec as net_spec
 from .upstream import upstream_symbol
-from .utils import HelpFormatter, UserError, run_cli
+from .utils import HelpFormatter, UserError, check_writable, run_cli
 
 
-def plot(spec, output):
-    """Render the original graph of the network `spec` describes to ``output.png``;
-    returns the PNG's path."""
+def plot(spec, output, force=False):
+    """Render the original graph of the network `spec` describes to ``output.png``
+    (an existing one only with `force`); returns the PNG's path."""
+    check_writable([output + '.png'], force)
     import mxnet as mx
     try:
         import graphviz  # noqa: F401
@@ -43,10 +44,11 @@ def main(argv=None):
     parser.add_argument('--output', default=None,
                         help="output path without .png (default: visualize/TAG, the run's "
                              'tag: half_d26w1, imagenet_cross, dla34)')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing PNG')
     args = parser.parse_args(argv)
     spec = net_spec.from_args(args)
     output = args.output or os.path.join('visualize', spec.tag)
-    print('wrote', plot(spec, output))
+    print('wrote', plot(spec, output, args.force))
     return 0
 
 

@@ -30,6 +30,7 @@ The paper's numbers are CIFAR-10 at 400 epochs; ours are at the scale given.
 import argparse
 import json
 import os
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -42,7 +43,7 @@ from .spec import NetworkSpec
 from .training import checkpoint, options
 from .training.loop import Interrupted, NonFiniteLoss, train
 from .training.options import add_run_arguments
-from .utils import HelpFormatter, UserError, parse_ints, run_cli
+from .utils import HelpFormatter, UserError, parse_ints, run_cli, tracked
 
 #: Epochs of every run of a study unless --num-epochs says otherwise (the paper's 400 are
 #: days on a CPU).
@@ -72,7 +73,8 @@ def ensemble_errors(log_probs, labels, names):
 def predict(net, loader, ctx):
     """Every test record's log-probabilities under each component, and the labels."""
     logp, labels = [], []
-    for data, label in loader:
+    for data, label in tracked(loader, len(loader), 'evaluate',
+                               report=lambda line: print(line, file=sys.stderr, flush=True)):
         out = net(data.as_in_context(ctx))
         logp.append(mx.nd.log_softmax(out, axis=-1).asnumpy().transpose(1, 0, 2))
         labels.append(label.asnumpy())
@@ -131,14 +133,14 @@ class Study(object):
     def prefix(self, spec, run):
         return os.path.join(self.folder, '%s_r%d' % (spec.tag, run), 'model')
 
-    def config(self, spec, run, load_epoch=None):
+    def config(self, spec, run, load_epoch=None, force=False):
         """The :class:`~fusenet_gluon.training.RunConfig` of run `run` of `spec`: the
         network as the spec says, seed `run`, the study's training flags."""
         return options.config(
             network=spec.network, depth=spec.depth, widen_factor=spec.widen_factor,
             components=spec.components, no_weight_sharing=not spec.share_weights,
             model_prefix=self.prefix(spec, run), rand_seed=run, load_epoch=load_epoch,
-            no_plot=True, log_iters=100, **self.run_arguments)
+            no_plot=True, log_iters=100, force=force, **self.run_arguments)
 
     def train(self, spec, run):
         """Train `spec` (run number `run`) unless finished; resume it when interrupted.
@@ -148,7 +150,10 @@ class Study(object):
         if self.args.num_epochs in done:
             print('study: %s is finished' % prefix, flush=True)
             return prefix
-        cfg = self.config(spec, run, done[-1] if done else None)
+        files = checkpoint.RunFiles(prefix)
+        # a run that failed before its first checkpoint starts over (--force)
+        cfg = self.config(spec, run, done[-1] if done else None,
+                          force=not done and bool(files.existing()))
         print('study: training %s%s' % (prefix, ' from epoch %d' % done[-1] if done else ''),
               flush=True)
         try:

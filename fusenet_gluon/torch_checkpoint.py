@@ -151,8 +151,11 @@ def load_state_dict(path):
     else than a tensor state_dict needs, ``ValueError`` for a file that is not one."""
     try:
         loaded = _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
-    except (UnsafeCheckpoint, ValueError):
-        raise
+    except (UnsafeCheckpoint, ValueError) as err:
+        if str(err).startswith(str(path)):  # ours, naming the file
+            raise
+        # pickle's own, e.g. "unsupported pickle protocol: 103" for a corrupt file
+        raise ValueError('%s is not a readable PyTorch checkpoint (%s)' % (path, err)) from None
     except (pickle.UnpicklingError, EOFError, struct.error, KeyError, TypeError,
             AttributeError, IndexError, zipfile.BadZipFile) as err:
         raise ValueError('%s is not a readable PyTorch checkpoint (%s: %s)'

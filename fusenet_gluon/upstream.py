@@ -42,6 +42,16 @@ def checkpoint_paths(prefix, epoch):
     return '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
 
 
+def _mxnet_reason(err):
+    """The reason in an MXNetError's text, which starts with a C++ "Traceback" header and a
+    source location: its last line without the ``Check failed: CONDITION:`` part."""
+    last = str(err).strip().splitlines()[-1]
+    last = last.split('MXNetError:', 1)[-1].strip()
+    if last.startswith('Check failed:') and ': ' in last[len('Check failed:'):]:
+        last = last.rsplit(': ', 1)[-1]
+    return last or 'unreadable'
+
+
 def load_upstream_file(path):
     """Read a ``.params`` file of the original, with clear errors for a user's mistakes."""
     if not os.path.isfile(path):
@@ -49,8 +59,8 @@ def load_upstream_file(path):
     try:
         loaded = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        raise ValueError('%s is not an MXNet parameter file (%s)'
-                         % (path, str(err).strip().splitlines()[0])) from None
+        raise ValueError('%s is not an MXNet parameter file, nor a PyTorch checkpoint '
+                         '(MXNet: %s; is it truncated?)' % (path, _mxnet_reason(err))) from None
     if not isinstance(loaded, dict):
         raise ValueError('%s holds an unnamed list of arrays, not named parameters' % path)
     return loaded

@@ -3,6 +3,7 @@ import argparse
 import contextlib
 import os
 import sys
+import time
 
 #: Exit status of a run stopped by a signal after saving its state (128 + SIGINT, as a shell
 #: reports Ctrl-C); the launcher then lets the other workers save and stop too.
@@ -40,14 +41,34 @@ class UserError(Exception):
     """A mistake of the user's (bad argument, missing file): reported without a traceback."""
 
 
+def check_writable(paths, force, flag='--force'):
+    """The one rule for every file a command writes: refuse to overwrite any of `paths`
+    that exists unless `force` (the user's `flag`) was given."""
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not force:
+        raise FileExistsError('%s already exist%s; pass %s to overwrite' % (
+            ', '.join(existing), 's' if len(existing) == 1 else '', flag))
+
+
+def os_error_message(err):
+    """One line for an operating-system error: the path and the reason, without the
+    ``[Errno N]`` prefix."""
+    where = ' -> '.join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    reason = err.strerror or str(err)
+    return '%s: %s' % (where, reason) if where else reason
+
+
 def run_cli(main, prog=None):
-    """Run `main()`; report user mistakes (ValueError, FileNotFoundError, UserError) in one
-    line on stderr with exit status 2 instead of a traceback."""
+    """Run `main()`; report user mistakes (UserError, ValueError, and operating-system
+    errors such as a missing file or a folder that cannot be made) in one line on stderr
+    with exit status 2 instead of a traceback."""
     try:
         return main()
-    except (UserError, ValueError, FileNotFoundError, FileExistsError) as err:
+    except (UserError, ValueError, OSError) as err:
         prog = prog or (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'fusenet')
-        print('%s: error: %s' % (prog, err), file=sys.stderr)
+        # an OSError raised with a message of ours has no errno; one from the system has
+        text = os_error_message(err) if isinstance(err, OSError) and err.errno else str(err)
+        print('%s: error: %s' % (prog, ' '.join(text.split('\n'))), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
@@ -76,6 +97,21 @@ def progress_bar(total, desc=None, unit='it', logger=None):
     with redirect, tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
                         unit=unit) as bar:
         yield bar
+
+
+def tracked(iterable, total, desc, report=None, every=10.0, logger=None):
+    """Iterate over `iterable` (`total` items) showing progress: a bar on a terminal
+    (:func:`progress_bar`), else ``report('DESC: done/total')`` every `every` seconds when
+    `report` is given (a log or a pipe then sees that long work goes on)."""
+    with progress_bar(total, desc, 'batch', logger) as bar:
+        last = time.time()
+        for done, item in enumerate(iterable, 1):
+            yield item
+            if bar is not None:
+                bar.update(1)
+            elif report is not None and time.time() - last >= every:
+                report('%s: %d/%d batches' % (desc, done, total))
+                last = time.time()
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

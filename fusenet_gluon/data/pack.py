@@ -22,7 +22,7 @@ import struct
 
 import numpy as np
 
-from ..utils import HelpFormatter, UserError, progress_bar, run_cli
+from ..utils import HelpFormatter, UserError, check_writable, progress_bar, run_cli
 from .meta import write_meta
 from .recordio import write_records
 
@@ -182,10 +182,7 @@ def read_resized(path, resize):
 
 
 def _check_free(targets, force):
-    existing = [p for t in targets for p in (t, t[:-4] + '.idx') if os.path.exists(p)]
-    if existing and not force:
-        raise FileExistsError('%s already exist(s); pass --force to overwrite'
-                              % ', '.join(existing))
+    check_writable([p for t in targets for p in (t, t[:-4] + '.idx')], force)
 
 
 def pack_pair(out_dir, train, test, force, name, classes=None):

@@ -10,7 +10,7 @@ import struct
 
 import numpy as np
 
-from ..utils import atomic_path
+from ..utils import atomic_path, check_writable
 
 MAGIC = 0xced7230a
 _HEADER = struct.Struct('<IfQQ')  # IRHeader: flag, label, id, id2
@@ -180,10 +180,7 @@ def write_records(rec_path, items, quality=95, img_fmt='.png', force=False, prog
     import cv2
     import mxnet as mx
     idx_path = os.path.splitext(rec_path)[0] + '.idx'
-    existing = [p for p in (rec_path, idx_path) if os.path.exists(p)]
-    if existing and not force:
-        raise FileExistsError('%s already exist(s); pass --force to overwrite'
-                              % ', '.join(existing))
+    check_writable([rec_path, idx_path], force)
     os.makedirs(os.path.dirname(os.path.abspath(rec_path)), exist_ok=True)
     counts = {}
     with atomic_path(rec_path) as tmp_rec, atomic_path(idx_path) as tmp_idx:

@@ -19,8 +19,10 @@ For a model prefix P a run writes:
 Every file is written to a temporary name and renamed, so a crash never leaves half a
 checkpoint; the ``.json`` of a checkpoint is written last and so names only complete ones.
 """
+import collections
 import json
 import os
+import re
 
 import mxnet as mx
 
@@ -28,8 +30,14 @@ from .. import upstream
 from ..spec import NetworkSpec
 from ..utils import UserError, atomic_path
 
-__all__ = ['RunFiles', 'save_state', 'resume_point', 'read_metrics', 'append_metrics',
-           'truncate_metrics', 'read_run_spec']
+__all__ = ['RunFiles', 'ResumePoint', 'save_state', 'resume_point', 'read_metrics',
+           'append_metrics', 'truncate_metrics', 'read_run_spec']
+
+#: the names a run writes beside its prefix P, after ``P``: every file of the table above
+_RUN_FILE = re.compile(r'(-symbol\.json|-\d{4}\.(params|states|json|device-stats)'
+                       r'|-metrics\.jsonl|-run\.json|\.log|-worker\d+\.log'
+                       r'|-worker\d+-final\.params|-deploy-symbol\.json|-deploy-0000\.params'
+                       r'|-curves\.png)$')
 
 
 class RunFiles(object):
@@ -93,6 +101,43 @@ class RunFiles(object):
                 out.append(int(number))
         return sorted(out)
 
+    def existing(self):
+        """The files of a run that are under this prefix now (the table above), sorted."""
+        if not os.path.isdir(self.folder):
+            return []
+        base = os.path.basename(self.prefix)
+        return sorted(os.path.join(os.path.dirname(self.prefix), name)
+                      for name in os.listdir(self.folder)
+                      if name.startswith(base) and _RUN_FILE.match(name[len(base):]))
+
+    def remove(self):
+        """Remove the files of the run under this prefix (``--force``: start over, so that
+        no stale checkpoint stays beside the new run's). Several workers may do this at
+        once: a file another one removed first is no error."""
+        for path in self.existing():
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+
+    def latest_epoch(self):
+        """The newest checkpoint's epoch (``--load-epoch latest``)."""
+        have = self.checkpoint_epochs()
+        if not have:
+            raise FileNotFoundError('cannot resume: no checkpoint %s-NNNN.params exists'
+                                    % self.prefix)
+        return have[-1]
+
+    def saved_settings(self, epoch):
+        """What the run behind checkpoint `epoch` was trained with: ``(arguments, seed)``,
+        the arguments of its ``P-run.json`` ({} without one: an original checkpoint, or
+        files copied without it) and the seed in the checkpoint's ``.json`` (else the run's;
+        None when neither says)."""
+        arguments = _read_json(self.run) if os.path.isfile(self.run) else {}
+        info = _read_json(self.state(epoch)) if os.path.isfile(self.state(epoch)) else {}
+        seed = info.get('seed', arguments.get('rand_seed'))
+        return arguments, seed
+
     def check_resumable(self, epoch):
         """A clear error, naming the checkpoints there are, unless epoch `epoch` exists."""
         if not os.path.isfile(self.params(epoch)):
@@ -101,6 +146,19 @@ class RunFiles(object):
                                     % (self.params(epoch), ', '.join(
                                         os.path.basename(self.params(e)) for e in have)
                                        or 'none'))
+
+
+def _read_json(path):
+    """A JSON object from one of the run's files; a damaged one is named in one line."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except ValueError:
+        raise UserError('%s is damaged (not JSON); it belongs to the run being resumed'
+                        % path) from None
+    if not isinstance(value, dict):
+        raise UserError('%s is damaged (not a JSON object)' % path)
+    return value
 
 
 def save_state(net, trainer, files, epoch, info, logger):
@@ -170,17 +228,27 @@ def load_device_stats(net, path, logger):
             array[:] = saved['%d:%s' % (i, n)]
 
 
+class ResumePoint(collections.namedtuple('ResumePoint', [
+        'epoch', 'skip_batches', 'num_update', 'states_file', 'epoch_metrics', 'amp_state'])):
+    """Where a run continues: its first epoch, the batches of that epoch already done, the
+    update count, the trainer-states file (None: fresh momentum), the running metrics of a
+    partial epoch (None: start them at 0) and AMP's loss-scaler state (None: AMP's
+    default). :data:`FRESH` is a run's start."""
+    __slots__ = ()
+
+
+ResumePoint.FRESH = ResumePoint(0, 0, 0, None, None, None)
+
+
 def resume_point(files, epoch, epoch_size, logger):
-    """Where a run resumed from checkpoint `epoch` continues: ``(begin epoch, batches to
-    skip, update count, trainer-states file or None, the partial epoch's running metrics or
-    None, AMP's loss-scaler state or None)``."""
+    """The :class:`ResumePoint` of a run resumed from checkpoint `epoch`, `epoch_size`
+    updates an epoch."""
     info_path, states = files.state(epoch), files.states(epoch)
     if not os.path.isfile(info_path):
         logger.info('no trainer state beside %s: resuming with fresh momentum, lr steps before '
                     'epoch %d re-applied (as the original did)', files.prefix, epoch)
-        return epoch, 0, epoch * epoch_size, None, None, None
-    with open(info_path) as f:
-        info = json.load(f)
+        return ResumePoint(epoch, 0, epoch * epoch_size, None, None, None)
+    info = _read_json(info_path)
     states = states if os.path.isfile(states) else None
     if states is None:
         logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '
@@ -189,11 +257,12 @@ def resume_point(files, epoch, epoch_size, logger):
     if not info.get('complete', True):
         logger.info('resuming from "%s": Epoch[%d] from batch %d, update %d', files.params(epoch),
                     epoch - 1, info['batches_done'] + 1, info['num_update'])
-        return epoch - 1, info['batches_done'], info['num_update'], states, \
-            info.get('epoch_metrics'), info.get('amp_loss_scaler')
+        return ResumePoint(epoch - 1, info['batches_done'], info['num_update'], states,
+                           info.get('epoch_metrics'), info.get('amp_loss_scaler'))
     logger.info('resuming from "%s": %d epochs done, update %d, next Epoch[%d]',
                 files.params(epoch), epoch, info['num_update'], epoch)
-    return epoch, 0, info['num_update'], states, None, info.get('amp_loss_scaler')
+    return ResumePoint(epoch, 0, info['num_update'], states, None,
+                       info.get('amp_loss_scaler'))
 
 
 # ---------------------------------------------------------------- the metrics file

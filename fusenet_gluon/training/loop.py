@@ -5,6 +5,8 @@ A run that cannot go on raises: :class:`NonFiniteLoss` when the loss or the weig
 being finite, :class:`Interrupted` when a signal stopped it after saving its state.
 ``fusenet_gluon.training.cli.main`` turns these into exit statuses.
 """
+import collections
+import logging
 import math
 import os
 import time
@@ -20,7 +22,7 @@ from ..export import export_deploy, export_graph_deploy
 from ..model_zoo import from_spec
 from ..plots import plot_runs
 from ..seeds import batch_seed, repeat_epoch
-from ..utils import UserError, atomic_path, progress_bar
+from ..utils import UserError, atomic_path, os_error_message, progress_bar, tracked
 from . import checkpoint
 from .console import close_logging, setup_logging
 from .distributed import Job, StopSignals
@@ -43,17 +45,22 @@ class Interrupted(Exception):
 
 
 class Run(object):
-    """A training run in progress: the configuration and everything made from it."""
+    """A training run in progress: the configuration and what is built from it once (the
+    job, the log, the network, the data, the trainer), the point it started from, and the
+    running sums of the epoch in progress, which :func:`train_step` adds to and
+    :func:`train_one_epoch` starts anew."""
 
     def __init__(self, cfg, job, logger):
         self.cfg, self.job, self.logger, self.files = cfg, job, logger, cfg.files
         self.net = self.trainer = self.loss = self.train_data = self.val_data = None
-        self.step = None  # DataParallelStep: forward, backward and update of one batch
-        self.epoch_size = self.begin_epoch = self.skip_batches = 0
-        self.last_good = cfg.load_epoch
-        self.metrics = self.window = None
+        self.epoch_size = 0        # updates of this worker an epoch
+        self.log_iters = 1         # the original's log line every N batches
+        self.step_batch = 0        # the batch one update averages over (every worker's)
+        self.resume = checkpoint.ResumePoint.FRESH   # where this run (re)started
+        self.last_good = cfg.load_epoch   # the newest checkpoint, named when a run fails
+        self.metrics = self.window = None  # the epoch's running sums; the log line's window
+        self.step = None           # DataParallelStep: forward, backward, update of a batch
         self.progress = self.signals = None
-        self.partial, self.seen, self.carried_time = None, 0, 0.0
 
     @property
     def rank0(self):
@@ -71,15 +78,30 @@ class Run(object):
         return self.trainer.learning_rate
 
 
+class EpochResult(collections.namedtuple('EpochResult', ['metrics', 'seen', 'train_time',
+                                                         'started', 'carried_time'])):
+    """What :func:`train_one_epoch` hands to :func:`end_epoch`: the training metrics, the
+    images seen, the seconds of training, when the epoch started (``time.time()``) and the
+    seconds of it done before a mid-epoch resume."""
+    __slots__ = ()
+
+
 # ---------------------------------------------------------------- set up
 def start_run(cfg):
     """Open the run's log and build the network, the data and the trainer. A run that
     fails here leaves nothing behind that it made (its log, its folder)."""
+    if cfg.start_over:  # --force; before the job forms, so no worker removes another's log
+        cfg.files.remove()
     job = Job(cfg.kv_store)
     log = cfg.files.log(job.rank)
     made = [p for p in (cfg.files.folder, log) if not os.path.exists(p)]
-    os.makedirs(cfg.files.folder, exist_ok=True)
-    logger = setup_logging(log)
+    try:
+        os.makedirs(cfg.files.folder, exist_ok=True)
+        logger = setup_logging(log, job.rank if job.distributed else None)
+    except OSError as err:
+        flag = '--model-prefix' if cfg.arguments.get('model_prefix') else '--log-dir'
+        raise UserError('%s %s: cannot write there (%s)' % (
+            flag, cfg.arguments.get(flag[2:].replace('-', '_')), os_error_message(err))) from None
     try:
         return _start(cfg, job, logger)
     except BaseException:
@@ -92,6 +114,29 @@ def start_run(cfg):
         raise
 
 
+def describe(cfg):
+    """The run in one line (every argument is in ``P-run.json``)."""
+    devices = '%d x %s' % (len(cfg.contexts), cfg.contexts[0].device_type) \
+        if len(cfg.contexts) > 1 else str(cfg.contexts[0])
+    fresh = cfg.load_epoch is None
+    return '%s %s on %s, %d epochs, batch %d on %s, %s, seed %d%s%s' % (
+        'start' if fresh else 'resume from epoch %d:' % cfg.load_epoch, cfg.spec.label,
+        cfg.dataset, cfg.num_epochs, cfg.batch_size, devices, precision(cfg), cfg.seed,
+        ', kvstore %s' % cfg.kv_store if cfg.kv_store not in ('device', 'local') else '',
+        '; every argument in %s' % cfg.files.run if fresh or os.path.isfile(cfg.files.run)
+        else '')
+
+
+def precision(cfg):
+    """The arithmetic the run trains in, in words."""
+    if cfg.amp:
+        return ('AMP: %s where mxnet.contrib.amp allows it, float32 weights and checkpoints'
+                % amp_dtype(cfg.contexts))
+    if cfg.dtype == 'float16':
+        return 'float16 with float32 master weights'
+    return 'float32'
+
+
 def _start(cfg, job, logger):
     """:func:`start_run` once the log is open."""
     if cfg.dataset == 'digits' and cfg.data_dir is None:
@@ -99,10 +144,11 @@ def _start(cfg, job, logger):
                     'handwritten digits (1,437 train / 360 test images, 32x32)')
     for note in cfg.notes:
         logger.warning('note: %s', note)
-    logger.info('start with arguments %s', cfg.arguments)
+    logger.info('%s', describe(cfg))
     run = Run(cfg, job, logger)
     if cfg.amp:  # before the network is built, as MXNet's AMP guide has it
         amp.init(target_dtype=amp_dtype(cfg.contexts))
+        logging.getLogger().addFilter(_quiet_amp_symbol_warning)
     run.net = from_spec(cfg.spec)
     nparams = sum(int(np.prod(p.shape)) for n, p in run.net.collect_params().items()
                   if not n.endswith(('running_mean', 'running_var')))
@@ -115,11 +161,18 @@ def _start(cfg, job, logger):
     run.loss = make_loss(cfg)
     run.step = DataParallelStep(run.net, run.loss, run.trainer, cfg.contexts, amp=cfg.amp)
     if run.rank0:
-        checkpoint.truncate_metrics(run.files.metrics, run.begin_epoch
+        checkpoint.truncate_metrics(run.files.metrics, run.resume.epoch
                                     if cfg.load_epoch is not None else 0)
         if cfg.load_epoch is None:
             checkpoint.write_run(run.files, cfg, nparams, examples)
     return run
+
+
+def _quiet_amp_symbol_warning(record):
+    """After ``amp.init`` every symbolic ``SoftmaxOutput`` warns (root logger) that it "does
+    not support dynamic loss scaling": the checkpoint's graph is the original's, ending in
+    one, but it never trains here (the Gluon loss is scaled by ``amp.scale_loss``)."""
+    return 'does not support dynamic loss scaling' not in record.getMessage()
 
 
 def _open_data(run):
@@ -135,22 +188,48 @@ def _open_data(run):
     examples = cfg.num_examples or run.train_data.num_examples
     # the same on every worker: dist_sync waits for all workers' updates
     run.epoch_size = max(1, examples // job.workers // cfg.batch_size)
-    run.logger.info('%d training examples (%d on this worker): %d updates an epoch; %s',
-                    run.train_data.num_examples, run.train_data.part_examples, run.epoch_size,
+    run.log_iters = log_interval(cfg.log_iters, run.epoch_size)
+    run.logger.info('%s: %d updates an epoch of batch %d; %s', _examples(run, examples),
+                    run.epoch_size, cfg.batch_size,
                     describe_schedule(cfg.lr, cfg.num_epochs, cfg.lr_steps, cfg.lr_factor,
                                       cfg.lr_mode, cfg.warmup_epochs))
     return examples
 
 
+def _examples(run, examples):
+    """What an epoch is, in words: the records, or ``--num-examples`` and how it relates to
+    the records (a note when an epoch reads them more than once, or is less than a batch)."""
+    cfg, records = run.cfg, run.train_data.num_examples
+    worker = '' if run.job.workers == 1 else \
+        ' (%d on this worker)' % run.train_data.part_examples
+    if cfg.num_examples is None:
+        return '%d training examples%s' % (records, worker)
+    if examples > records:
+        run.logger.warning('note: --num-examples %d is more than the %d training records: '
+                           'an epoch reads them %.1f times', examples, records,
+                           examples / records)
+    elif examples < cfg.batch_size * run.job.workers:
+        run.logger.warning('note: --num-examples %d is less than one batch of %d: an epoch '
+                           'is one update', examples, cfg.batch_size * run.job.workers)
+    return '--num-examples %d of the %d training records%s' % (examples, records, worker)
+
+
+def log_interval(log_iters, epoch_size):
+    """Batches between the original's log lines: ``--log-iters``, by default 50, or fewer
+    so that an epoch shows at least four lines."""
+    if log_iters is not None:
+        return log_iters
+    return max(1, min(50, epoch_size // 4))
+
+
 def _place_network(run):
     """Initialise the network, or load the checkpoint to resume from, on the devices."""
     cfg = run.cfg
-    run.num_update, run.states_file, run.partial, run.amp_state = 0, None, None, None
     if cfg.load_epoch is not None:
         upstream.load_params(run.net, run.files.params(cfg.load_epoch), ctx=cfg.contexts)
-        run.begin_epoch, run.skip_batches, run.num_update, run.states_file, run.partial, \
-            run.amp_state = checkpoint.resume_point(run.files, cfg.load_epoch,
-                                    run.epoch_size * run.job.updates_per_step, run.logger)
+        run.resume = checkpoint.resume_point(run.files, cfg.load_epoch,
+                                             run.epoch_size * run.job.updates_per_step,
+                                             run.logger)
     else:
         run.net.initialize(initializer(cfg.spec), ctx=cfg.contexts)
     if cfg.dtype == 'float16':
@@ -160,17 +239,17 @@ def _place_network(run):
 
 
 def _make_trainer(run):
-    cfg, job = run.cfg, run.job
+    cfg, job, resume = run.cfg, run.job, run.resume
     trainer = run.trainer = make_trainer(run.net, cfg, job, run.epoch_size)
     if cfg.amp:  # amp.init() came before the network was built (_start)
         amp.init_trainer(trainer)
-    if run.states_file:
-        trainer.load_states(run.states_file)
-        trainer.load_amp_state(run.amp_state)
+    if resume.states_file:
+        trainer.load_states(resume.states_file)
+        trainer.load_amp_state(resume.amp_state)
         trainer.set_lr_scheduler(run_scheduler(cfg, job, run.epoch_size))
-    elif run.num_update:
+    elif resume.num_update:
         # an original checkpoint has no trainer state: re-apply the lr steps already passed
-        trainer.set_update_count(run.num_update)
+        trainer.set_update_count(resume.num_update)
     run.step_batch = cfg.batch_size * job.samples_per_update
     trainer.set_batch_size(run.step_batch)
     trainer.start(job.distributed)  # gives every device the first one's values
@@ -188,34 +267,47 @@ def _make_trainer(run):
 
 
 # ---------------------------------------------------------------- one epoch
+class _Clock(object):
+    """The times of one epoch: its start, the log line's window, and the training seconds
+    done before a mid-epoch resume."""
+
+    def __init__(self, carried=0.0):
+        self.started = self.window = time.time()
+        self.carried = carried
+
+    def train_time(self):
+        return time.time() - self.started + self.carried
+
+
 def train_one_epoch(run, epoch):
     """Train on one epoch's batches (after a mid-epoch resume, the rest of them, the running
-    sums carried over); returns ``(metrics, images seen, seconds of training)``."""
+    sums carried over); returns its :class:`EpochResult`."""
     cfg = run.cfg
     run.metrics, run.window = RunningMetrics(cfg.top5), RunningMetrics(cfg.top5)
-    run.seen, run.carried_time = 0, 0.0
-    if run.skip_batches and run.partial:
-        run.metrics.load(run.partial)
-        run.seen, run.carried_time = run.partial['seen'], run.partial['train_time']
-    run.epoch_tic = run.window_tic = time.time()
+    skip, seen, clock = 0, 0, _Clock()
+    if epoch == run.resume.epoch and run.resume.skip_batches:  # the rest of a partial epoch
+        skip, partial = run.resume.skip_batches, run.resume.epoch_metrics
+        if partial:
+            run.metrics.load(partial)
+            seen, clock = partial['seen'], _Clock(partial['train_time'])
     if run.progress:
         run.progress.reset(total=run.epoch_size)
         run.progress.set_description('epoch %d' % epoch)
     for nbatch, (data, label) in enumerate(epoch_batches(run.train_data, epoch,
                                                          run.epoch_size)):
-        if nbatch < run.skip_batches:
+        if nbatch < skip:
             continue
         batch_loss = train_step(run, data, label, epoch, nbatch)
-        run.seen += data.shape[0]
+        seen += data.shape[0]
         if not all(math.isfinite(v) for v in batch_loss):
             raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became %s' % (
                 epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
                 else 'infinite'))
-        _report_batch(run, epoch, nbatch)
+        _report_batch(run, epoch, nbatch, clock)
         if run.signals.stop():
-            _stop_mid_epoch(run, epoch, nbatch)
-    run.skip_batches = 0
-    return run.metrics.get(), run.seen, time.time() - run.epoch_tic + run.carried_time
+            _stop_mid_epoch(run, epoch, nbatch, seen, clock)
+    return EpochResult(run.metrics.get(), seen, clock.train_time(), clock.started,
+                       clock.carried)
 
 
 def train_step(run, data, label, epoch, nbatch):
@@ -237,25 +329,25 @@ def train_step(run, data, label, epoch, nbatch):
     return batch_loss
 
 
-def _report_batch(run, epoch, nbatch):
-    """The progress bar, and the original's log line every ``--log-iters`` batches."""
+def _report_batch(run, epoch, nbatch, clock):
+    """The progress bar, and the original's log line every ``run.log_iters`` batches."""
     if run.progress:
         run.progress.update(1)
         run.progress.set_postfix(loss='%.3f' % (run.metrics.loss / run.metrics.n))
-    if (nbatch + 1) % run.cfg.log_iters:
+    if (nbatch + 1) % run.log_iters:
         return
     w, m = run.window.get(), run.metrics.get()
-    speed = run.window.n / max(time.time() - run.window_tic, 1e-9)
+    speed = run.window.n / max(time.time() - clock.window, 1e-9)
     line = 'Epoch[%d] Batch [%d]\tSpeed: %.0f\tloss: %.4f(%.4f)\ttop1: %.4f(%.4f)' % (
         epoch, nbatch + 1, speed, w['loss'], m['loss'], 100 * w['acc'], 100 * m['acc'])
     if run.cfg.top5:
         line += '\ttop5: %.4f(%.4f)' % (100 * w['top5'], 100 * m['top5'])
     run.logger.info(line)
     run.window.reset()
-    run.window_tic = time.time()
+    clock.window = time.time()
 
 
-def _stop_mid_epoch(run, epoch, nbatch):
+def _stop_mid_epoch(run, epoch, nbatch, seen, clock):
     """Save a partial-epoch checkpoint (rank 0) and raise :class:`Interrupted`."""
     # finish this batch's work everywhere: a worker leaving with its last gradients unsent
     # would leave the others waiting for them forever
@@ -264,10 +356,22 @@ def _stop_mid_epoch(run, epoch, nbatch):
         checkpoint.save_state(run.net, run.trainer, run.files, epoch + 1, dict(
             epoch=epoch + 1, complete=False, batches_done=nbatch + 1,
             num_update=run.updates(epoch * run.epoch_size + nbatch + 1), seed=run.cfg.seed,
-            epoch_metrics=dict(run.metrics.state(), seen=run.seen, train_time=round(
-                time.time() - run.epoch_tic + run.carried_time, 3))), run.logger)
+            epoch_metrics=dict(run.metrics.state(), seen=seen, train_time=round(
+                clock.train_time(), 3))), run.logger)
     raise Interrupted('%s received: stopped in Epoch[%d] after batch %d; continue with '
-                      '--load-epoch %d' % (run.signals.caught, epoch, nbatch + 1, epoch + 1))
+                      '--load-epoch %d (or latest; the seed and settings come from the '
+                      'checkpoint)' % (run.signals.caught, epoch, nbatch + 1, epoch + 1))
+
+
+def _stop_after_epoch(run, epoch):
+    """A signal came during validation or the epoch's end: the epoch's checkpoint (saved
+    now when it was not due) and :class:`Interrupted`."""
+    done = epoch + 1
+    if run.last_good != done:
+        _save_epoch(run, done)
+    raise Interrupted('%s received: stopped after Epoch[%d]; continue with --load-epoch %d '
+                      '(or latest; the seed and settings come from the checkpoint)'
+                      % (run.signals.caught, epoch, done))
 
 
 def epoch_batches(loader, epoch, count):
@@ -311,16 +415,17 @@ def evaluate(net, loader, ctxs, dtype='float32', top5=False, components=None):
     return result
 
 
-def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
-    """Log the epoch, write its metrics, rebuild the arrays and save a checkpoint when due."""
-    cfg, logger = run.cfg, run.logger
+def end_epoch(run, epoch, trained, val):
+    """Log the epoch (`trained` its :class:`EpochResult`, `val` what :func:`evaluate`
+    gave), write its metrics, rebuild the arrays and save a checkpoint when due."""
+    cfg, logger, train_m = run.cfg, run.logger, trained.metrics
     if not (math.isfinite(val['loss']) and _finite(run.net)):
         # the last update can break the weights after a finite loss
         raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became NaN (the weights are no '
                             'longer finite)' % (epoch, run.epoch_size))
     logger.info('Epoch[%d] Train-cross-entropy=%f', epoch, train_m['loss'])
     logger.info('Epoch[%d] Train-accuracy=%f', epoch, train_m['acc'])
-    logger.info('Epoch[%d] Time cost=%.3f', epoch, time.time() - tic)
+    logger.info('Epoch[%d] Time cost=%.3f', epoch, time.time() - trained.started)
     logger.info('Epoch[%d] Validation-cross-entropy=%f', epoch, val['loss'])
     logger.info('Epoch[%d] Validation-accuracy=%f', epoch, val['acc'])
     if cfg.top5:
@@ -328,8 +433,9 @@ def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
     done = epoch + 1
     record = dict(epoch=done, lr=run.current_lr(done * run.epoch_size),
                   train_loss=train_m['loss'], train_acc=train_m['acc'], val_loss=val['loss'],
-                  val_acc=val['acc'], time_s=round(time.time() - tic + run.carried_time, 3),
-                  img_per_s=round(seen / max(train_time, 1e-9), 1))
+                  val_acc=val['acc'], time_s=round(time.time() - trained.started
+                                                   + trained.carried_time, 3),
+                  img_per_s=round(trained.seen / max(trained.train_time, 1e-9), 1))
     if cfg.top5:
         record['val_top5'] = val['top5']
     if 'components' in val:  # the ensemble: each component's test accuracy
@@ -339,11 +445,17 @@ def end_epoch(run, epoch, train_m, val, seen, train_time, tic):
     if run.rank0:
         checkpoint.append_metrics(run.files.metrics, record)
     run.trainer.refresh()
-    if run.rank0 and (done % cfg.checkpoint_epochs == 0 or done == cfg.num_epochs):
+    if done % cfg.checkpoint_epochs == 0 or done == cfg.num_epochs:
+        _save_epoch(run, done)
+
+
+def _save_epoch(run, done):
+    """The checkpoint after `done` complete epochs (written by rank 0)."""
+    if run.rank0:
         checkpoint.save_state(run.net, run.trainer, run.files, done, dict(
             epoch=done, complete=True, batches_done=0,
-            num_update=run.updates(done * run.epoch_size), seed=cfg.seed), logger)
-        run.last_good = done
+            num_update=run.updates(done * run.epoch_size), seed=run.cfg.seed), run.logger)
+    run.last_good = done
 
 
 def _finite(net):
@@ -358,18 +470,26 @@ def train(cfg):
     try:
         with progress_bar(run.epoch_size, unit='batch', logger=run.logger) as run.progress, \
                 StopSignals(run.job.vote) as run.signals:
-            for epoch in range(run.begin_epoch, cfg.num_epochs):
-                tic = time.time()
-                train_m, seen, train_time = train_one_epoch(run, epoch)
-                val = evaluate(run.net, run.val_data, cfg.contexts, cfg.dtype, cfg.top5,
-                               cfg.spec.component_names)
-                end_epoch(run, epoch, train_m, val, seen, train_time, tic)
+            for epoch in range(run.resume.epoch, cfg.num_epochs):
+                trained = train_one_epoch(run, epoch)
+                val = evaluate(run.net, validation_batches(run, epoch), cfg.contexts,
+                               cfg.dtype, cfg.top5, cfg.spec.component_names)
+                end_epoch(run, epoch, trained, val)
+                if run.signals.stop():  # one caught during validation or the epoch's end
+                    _stop_after_epoch(run, epoch)
     except NonFiniteLoss as err:
         raise NonFiniteLoss('%s; stopping. The last good checkpoint is %s' % (
             err, '"%s"' % run.files.params(run.last_good) if run.last_good is not None
             else 'none (no epoch was saved)')) from None
     finish(run)
     return run
+
+
+def validation_batches(run, epoch):
+    """The validation loader, showing progress (a bar on a terminal, else a log line every
+    ten seconds)."""
+    return tracked(run.val_data, len(run.val_data), 'Epoch[%d] validation' % epoch,
+                   report=run.logger.info, logger=run.logger)
 
 
 def finish(run):

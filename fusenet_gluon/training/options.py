@@ -30,9 +30,26 @@ from .distributed import KV_STORES, is_distributed
 DEFAULT_DEPTH = 62
 
 
+_UNSET = object()
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose namespaces also say which flags were given (``explicit``):
+    a resumed run takes the others from its checkpoint."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super(_Parser, self).parse_known_args(args, namespace)
+        if namespace is None:
+            probe = argparse.Namespace(**{a.dest: _UNSET for a in self._actions
+                                          if a.dest != argparse.SUPPRESS})
+            probe, _ = super(_Parser, self).parse_known_args(args, probe)
+            ns.explicit = frozenset(k for k, v in vars(probe).items() if v is not _UNSET)
+        return ns, rest
+
+
 def build_parser(imagenet=False):
     """The original's flags (options.py / train_imagenet.py), plus the options beyond it."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         description='Train a deep-fusion network on %s with the original recipe.'
                     % ('ImageNet' if imagenet else 'CIFAR-10/100 or SVHN'),
         formatter_class=HelpFormatter)
@@ -109,12 +126,19 @@ def build_parser(imagenet=False):
     g = p.add_argument_group('checkpoints and logs')
     g.add_argument('--model-prefix', default=None,
                    help='checkpoint prefix (default: LOG_DIR/DATASET/NETWORK_dDEPTHwW[_EXP]/model)')
-    g.add_argument('--load-epoch', type=int, default=None,
-                   help='resume from MODEL_PREFIX-%%04d.params (and .states when present)')
+    g.add_argument('--load-epoch', default=None, metavar='N|latest',
+                   help='resume from MODEL_PREFIX-%%04d.params (and .states when present), or '
+                        'from the newest checkpoint (latest); the seed and every setting that '
+                        'decides the arithmetic come from the checkpoint')
+    g.add_argument('--force', action='store_true',
+                   help='start over under a model prefix that holds a run: its files are '
+                        'removed first')
     g.add_argument('--checkpoint-epochs', type=int, default=None,
                    help='save every N epochs (default: num_epochs/8' +
                         (', ImageNet 5)' if imagenet else ')'))
-    g.add_argument('--log-iters', type=int, default=50, help='log every N batches')
+    g.add_argument('--log-iters', type=int, default=None,
+                   help='log every N batches (default: 50, or often enough for four lines an '
+                        'epoch)')
     g.add_argument('--log-dir', default='./snapshot/', help='where default prefixes go')
     g.add_argument('--exp-name', default=None, help='experiment name in the default prefix')
     g.add_argument('--no-plot', action='store_true', help='skip the PNG of the curves')
@@ -152,8 +176,9 @@ class RunConfig(object):
     files: RunFiles
     notes: Tuple[str, ...]  # things the user should know, logged before training starts
     load_epoch: Optional[int]
+    start_over: bool  # --force: remove the files of the run under the prefix first
     checkpoint_epochs: int
-    log_iters: int
+    log_iters: Optional[int]  # None: 50, or fewer in a short epoch (loop.log_interval)
     plot: bool
     arguments: dict  # the command line as given, for the log and -run.json
 
@@ -307,6 +332,129 @@ def _devices(args, notes):
                         % (args.batch_size, len(contexts)))
     return contexts
 
+#: the flags whose values decide a run's arithmetic: a resumed run takes them from its
+#: checkpoint (``P-run.json``; the seed from the checkpoint's ``.json``), and refuses a flag
+#: that says otherwise. Not among them: the schedule's length (``--num-epochs``, with the
+#: steps derived from it; a resumed run may be extended, as the original's were), where the
+#: data are, the devices' ids, how often to log and save.
+CARRIED = ('rand_seed', 'network', 'depth', 'widen_factor', 'blocks', 'components',
+           'no_weight_sharing', 'pool_size', 'fb_mean', 'dataset', 'num_examples', 'loader',
+           'cpu_devices', 'batch_size', 'lr', 'lr_factor', 'lr_epoch_step', 'lr_steps',
+           'lr_mode', 'warmup_epochs', 'momentum', 'wd', 'label_smoothing', 'mixup', 'dtype',
+           'amp', 'mode', 'kv_store')
+
+
+def _load_epoch(text):
+    """``--load-epoch``: a checkpoint's epoch (0 or more) or 'latest'."""
+    if text is None or text == 'latest' or isinstance(text, int) and text >= 0:
+        return text
+    if isinstance(text, str) and text.isdigit():
+        return int(text)
+    raise UserError("--load-epoch takes the epoch of a checkpoint (0 or more) or 'latest', "
+                    'got %s' % text)
+
+
+def _flag(dest, value, trained=False):
+    """``--lr 0.1`` (`trained`: ``with --lr 0.1``), ``--amp``, ``without --amp``."""
+    flag = '--' + dest.replace('_', '-')
+    if value is None or value is False:
+        return 'without ' + flag
+    text = flag if value is True else '%s %s' % (flag, value)
+    return 'with ' + text if trained else text
+
+
+def _same(dest, a, b):
+    if dest == 'lr_steps' and a is not None and b is not None:
+        return parse_ints(a, '--lr-steps') == parse_ints(b, '--lr-steps')
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
+            and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def _resumed(args, imagenet):
+    """`args` with the settings of the run behind checkpoint ``--load-epoch`` (see
+    :data:`CARRIED`), 'latest' replaced by its epoch; a flag given that contradicts one is
+    refused naming both values."""
+    if args.model_prefix is None:  # the default prefix: named by the flags' network
+        spec, preset = _network(args, imagenet, [])
+    files = RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
+    if args.load_epoch == 'latest':
+        args.load_epoch = files.latest_epoch()
+    files.check_resumable(args.load_epoch)
+    saved, seed = files.saved_settings(args.load_epoch)
+    if seed is not None:
+        saved = dict(saved, rand_seed=seed)
+    explicit = getattr(args, 'explicit', None)
+    if explicit is None:  # a namespace not made by build_parser: flags that differ from the default
+        parser = build_parser(imagenet)
+        explicit = {d for d in CARRIED if hasattr(args, d)
+                    and getattr(args, d) != parser.get_default(d)}
+    changed = {}
+    for dest in CARRIED:
+        if dest not in saved or not hasattr(args, dest):
+            continue
+        if dest in explicit and not _same(dest, getattr(args, dest), saved[dest]):
+            raise UserError('%s contradicts the run being resumed, which was trained %s '
+                            '(%s): leave the flag out to resume it exactly, or start a new '
+                            'run under another --model-prefix' % (
+                                _flag(dest, getattr(args, dest)),
+                                _flag(dest, saved[dest], trained=True),
+                                files.state(args.load_epoch) if dest == 'rand_seed'
+                                else files.run))
+        changed[dest] = saved[dest]
+    return argparse.Namespace(**dict(vars(args), **changed))
+
+
+def _check_prefix(prefix, flag):
+    """A model prefix the run's files can be written under, or one line naming the flag:
+    it must end in a name, and no file may stand where a folder is needed."""
+    if not os.path.basename(prefix) or os.path.basename(prefix) in ('.', '..'):
+        raise UserError("%s %s names a folder; the run's files need a name prefix in it, "
+                        'e.g. %s' % (flag, prefix, os.path.join(prefix, 'model')))
+    folder = os.path.dirname(os.path.abspath(prefix))
+    here = folder
+    while not os.path.exists(here):
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        raise UserError('%s %s: %s is a file, where a folder is needed' % (flag, prefix, here))
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise UserError('%s %s: cannot write in %s (permission denied)' % (flag, prefix, here))
+
+
+def _run_files(args, spec, preset):
+    """The run's files, checked: the prefix can be written, ``--load-epoch`` names a
+    checkpoint there, and a fresh run does not write over another run's files."""
+    flag = '--model-prefix' if args.model_prefix else '--log-dir'
+    files = RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
+    _check_prefix(files.prefix, flag)
+    if args.load_epoch is not None:
+        if args.force:
+            raise UserError('--force starts the run under %s over; --load-epoch %s continues '
+                            'it: give one of them' % (files.prefix, args.load_epoch))
+        files.check_resumable(args.load_epoch)
+        return files
+    existing = files.existing()
+    if existing and not args.force:
+        raise UserError('the model prefix %s already holds a run (%s): continue it with '
+                        '--load-epoch latest, or start over with --force, which removes '
+                        'its files' % (files.prefix, _some(existing)))
+    return files
+
+
+def _some(paths, shown=3):
+    names = [os.path.basename(p) for p in paths]
+    return ', '.join(names[:shown]) + (' and %d more' % (len(names) - shown)
+                                       if len(names) > shown else '')
+
+
+def _network(args, imagenet, notes):
+    """The network spec and the data set preset the flags ask for."""
+    preset = _dataset(args, imagenet, notes)
+    spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
+                              input_size=preset.input_size)
+    return spec, (dla_preset(preset) if spec.family.data_recipe == 'dla' else preset)
+
 
 def resolve(args, imagenet=False):
     """Check the flags and fill the defaults that depend on other flags: a :class:`RunConfig`.
@@ -314,22 +462,22 @@ def resolve(args, imagenet=False):
     Every mistake a user can make in the flags raises :class:`UserError` here, before any
     file is written or any data is read.
     """
+    args.load_epoch = _load_epoch(args.load_epoch)
+    if args.load_epoch is not None:  # the checkpoint's settings first
+        args = _resumed(args, imagenet)
     notes = []
-    preset = _dataset(args, imagenet, notes)
-    spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
-                              input_size=preset.input_size)
+    spec, preset = _network(args, imagenet, notes)
     loader = args.loader
-    if spec.family.data_recipe == 'dla':
-        preset = dla_preset(preset)
-        if preset.augment == 'random_resized_crop' and loader == 'recordio':
-            loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
-            notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
-                         'gluon loader (--loader gluon)')
+    if spec.family.data_recipe == 'dla' and preset.augment == 'random_resized_crop' \
+            and loader == 'recordio':
+        loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
+        notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
+                     'gluon loader (--loader gluon)')
     notes += _depth_note(spec)
     _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
     for flag, value in (('batch_size', args.batch_size), ('num_epochs', num_epochs),
-                        ('log_iters', args.log_iters),
+                        ('log_iters', 1 if args.log_iters is None else args.log_iters),
                         ('checkpoint_epochs', 1 if args.checkpoint_epochs is None
                          else args.checkpoint_epochs)):
         if value < 1:
@@ -343,9 +491,7 @@ def resolve(args, imagenet=False):
         raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
                         'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
                         % (args.kv_store, 'train_imagenet.py' if imagenet else 'train_cifar.py'))
-    files = RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
-    if args.load_epoch is not None:
-        files.check_resumable(args.load_epoch)
+    files = _run_files(args, spec, preset)
     seed = int(time.time()) % (2 ** 31) if args.rand_seed is None else args.rand_seed
     return RunConfig(
         spec=spec, preset=preset, data_dir=args.data_dir,
@@ -357,10 +503,13 @@ def resolve(args, imagenet=False):
         label_smoothing=args.label_smoothing, mixup=args.mixup, dtype=args.dtype,
         amp=args.amp, hybridize=args.mode == 'hybrid', seed=seed, kv_store=args.kv_store,
         files=files, notes=tuple(notes), load_epoch=args.load_epoch,
+        start_over=args.load_epoch is None and args.force,
         checkpoint_epochs=args.checkpoint_epochs if args.checkpoint_epochs is not None
         else 5 if imagenet else max(1, num_epochs // 8),
         log_iters=args.log_iters, plot=not args.no_plot,
-        arguments=dict(vars(args), rand_seed=seed))
+        arguments={k: v for k, v in dict(vars(args), rand_seed=seed).items()
+                   if k != 'explicit'})
+
 
 
 # ---------------------------------------------------------------- runs started from Python
@@ -394,4 +543,6 @@ def config(imagenet=False, **arguments):
     unknown = sorted(set(arguments) - set(vars(args)))
     if unknown:
         raise TypeError('unknown training argument(s): %s' % ', '.join(unknown))
-    return resolve(argparse.Namespace(**dict(vars(args), **arguments)), imagenet)
+    args = argparse.Namespace(**dict(vars(args), **arguments))
+    args.explicit = frozenset(arguments)   # as if typed: a resumed run checks them
+    return resolve(args, imagenet)

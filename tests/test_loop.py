@@ -1,0 +1,146 @@
+"""training.loop: a signal during validation stops the run after saving that epoch, what a
+run's log says (one start line with the precision, what --num-examples makes of an epoch,
+progress in short epochs, the rank of a worker), and the named resume point."""
+import json
+import logging
+import os
+import signal
+
+import pytest
+
+from conftest import make_toy_records
+from fusenet_gluon import training
+from fusenet_gluon.training import checkpoint, loop
+from fusenet_gluon.training.console import close_logging, setup_logging
+
+
+def argv(data, prefix, *extra):
+    return ['--network', 'cross', '--depth', '14', '--data-dir', data, '--gpus', '',
+            '--batch-size', '16', '--rand-seed', '5', '--no-plot', '--model-prefix', prefix,
+            '--num-epochs', '3', '--checkpoint-epochs', '3', '--lr-steps', '2'] + list(extra)
+
+
+def signal_during_validation_of(monkeypatch, epochs):
+    """Make the validation of each epoch in `epochs` receive SIGINT after its first batch."""
+    original = loop.validation_batches
+
+    def batches(run, epoch):
+        for n, batch in enumerate(original(run, epoch)):
+            if n == 1 and epoch in epochs:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield batch
+    monkeypatch.setattr(loop, 'validation_batches', batches)
+
+
+def test_sigint_during_validation_saves_the_epoch_and_resumes_exactly(tmp_path, monkeypatch):
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=48, n_test=48)     # three validation batches
+    whole = str(tmp_path / 'whole' / 'm')
+    assert training.main(argv(data, whole)) == 0
+    stopped = str(tmp_path / 'stopped' / 'm')
+    # in an earlier epoch: the epoch's checkpoint is written though not due (every 3)
+    signal_during_validation_of(monkeypatch, {0})
+    assert training.main(argv(data, stopped)) == training.EXIT_INTERRUPTED
+    info = json.load(open(stopped + '-0001.json'))
+    assert info['complete'] is True and info['epoch'] == 1
+    assert not os.path.exists(stopped + '-0002.params')       # not one batch into the next
+    log = open(stopped + '.log').read()
+    assert 'SIGINT received: stopped after Epoch[0]; continue with --load-epoch 1' in log
+    # in the last epoch: the run stops (no export) with its checkpoint, and a resume ends it
+    signal_during_validation_of(monkeypatch, {2})
+    assert training.main(argv(data, stopped, '--load-epoch', 'latest')) == \
+        training.EXIT_INTERRUPTED
+    assert not os.path.exists(stopped + '-deploy-0000.params')
+    signal_during_validation_of(monkeypatch, set())
+    assert training.main(argv(data, stopped, '--load-epoch', 'latest')) == 0
+    assert os.path.exists(stopped + '-deploy-0000.params')
+    assert open(stopped + '-0003.params', 'rb').read() == open(whole + '-0003.params',
+                                                               'rb').read()
+    assert [json.loads(l)['epoch'] for l in open(stopped + '-metrics.jsonl')] == [1, 2, 3]
+
+
+def test_the_log_says_what_runs_in_one_start_line(tmp_path):
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=48, n_test=16)
+    prefix = str(tmp_path / 'm')
+    assert training.main(argv(data, prefix, '--num-epochs', '1', '--num-examples', '200')) == 0
+    lines = open(prefix + '.log').read().splitlines()
+    start = [l for l in lines if ' start ' in l]
+    assert len(start) == 1 and len(start[0]) < 250, start
+    assert 'cross d14 w1' in start[0] and 'float32' in start[0] and 'seed 5' in start[0]
+    assert prefix + '-run.json' in start[0] and "'data_dir'" not in start[0]
+    # --num-examples 200 of 48 records: said, and the epoch's updates follow it (200 // 16)
+    assert any('note: --num-examples 200 is more than the 48 training records: an epoch '
+               'reads them 4.2 times' in l for l in lines)
+    assert any('--num-examples 200 of the 48 training records: 12 updates an epoch of '
+               'batch 16' in l for l in lines)
+    # 12 batches and no --log-iters: a line every 3 batches, not every 50
+    assert [l.split('Batch [')[1].split(']')[0] for l in lines if 'Batch [' in l] == \
+        ['3', '6', '9', '12']
+
+
+def test_fewer_examples_than_a_batch_are_said(tmp_path):
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=48, n_test=16)
+    prefix = str(tmp_path / 'm')
+    assert training.main(argv(data, prefix, '--num-epochs', '1', '--num-examples', '10')) == 0
+    assert 'note: --num-examples 10 is less than one batch of 16: an epoch is one update' in \
+        open(prefix + '.log').read()
+
+
+def test_the_precision_in_words():
+    class Cfg(object):
+        amp, dtype, contexts = False, 'float32', [training.get_contexts('')[0]]
+    assert loop.precision(Cfg) == 'float32'
+    Cfg.amp = True
+    assert loop.precision(Cfg).startswith('AMP: bfloat16')
+    Cfg.amp, Cfg.dtype = False, 'float16'
+    assert loop.precision(Cfg) == 'float16 with float32 master weights'
+
+
+@pytest.mark.parametrize('given,epoch_size,every', [(None, 3, 1), (None, 12, 3), (None, 1000, 50),
+                                                    (7, 3, 7)])
+def test_log_interval(given, epoch_size, every):
+    assert loop.log_interval(given, epoch_size) == every
+
+
+def test_a_workers_log_lines_carry_its_rank(tmp_path, capsys):
+    logger = setup_logging(str(tmp_path / 'w.log'), rank=1)
+    logger.info('hello')
+    close_logging(logger)
+    assert open(str(tmp_path / 'w.log')).read().rstrip().endswith('[rank 1] hello')
+    logger = setup_logging(str(tmp_path / 'one.log'))
+    logger.info('hello')
+    close_logging(logger)
+    assert '[rank' not in open(str(tmp_path / 'one.log')).read()
+
+
+def test_the_resume_point_is_named(tmp_path):
+    files = checkpoint.RunFiles(str(tmp_path / 'm'))
+    with open(files.state(3), 'w') as f:
+        json.dump(dict(epoch=3, complete=False, batches_done=4, num_update=20, seed=1,
+                       epoch_metrics=dict(n=1, loss=0, top1=0, top5=0, seen=1,
+                                          train_time=1)), f)
+    point = checkpoint.resume_point(files, 3, 10, logging.getLogger('test'))
+    assert (point.epoch, point.skip_batches, point.num_update) == (2, 4, 20)
+    assert point.states_file is None and point.epoch_metrics['seen'] == 1
+    assert checkpoint.ResumePoint.FRESH.epoch == 0
+
+
+def test_amp_names_bfloat16_and_no_stray_symbol_warning(tmp_path):
+    """Where the CPU has bfloat16 (this machine: avx512_bf16) an --amp run says what it
+    trains in, and MXNet's warning about the checkpoint's SoftmaxOutput is not shown."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    from fusenet_gluon.training.recipe import cpu_has_bfloat16
+    if not cpu_has_bfloat16():
+        pytest.skip('this CPU has no bfloat16: --amp is refused (tests/test_training.py)')
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=48, n_test=16)
+    r = subprocess.run([sys.executable, 'train_cifar.py'] + argv(data, str(tmp_path / 'm'),
+                                                                 '--num-epochs', '1', '--amp'),
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'AMP: bfloat16 where mxnet.contrib.amp allows it' in r.stdout
+    assert 'dynamic loss scaling' not in r.stdout + r.stderr
