@@ -17,6 +17,7 @@ import mxnet as mx
 from .. import arch
 from .. import spec as net_spec
 from ..data import get_preset, lr_steps
+from ..data.augment import PAD_COLOURS
 from ..data.presets import dla_preset
 from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
@@ -64,6 +65,12 @@ def build_parser(imagenet=False):
                         'DataLoader workers')
     g.add_argument('--data-workers', type=int, default=None,
                    help='decoding threads/processes (default: the core count)')
+    if not imagenet:
+        g.add_argument('--pad-colour', choices=PAD_COLOURS, default='white',
+                       help="colour of the CIFAR augmentation's 4-pixel pad: white is what "
+                            "the authors' MXNet fork ran (fill_value 255: zlmzju/mxnet "
+                            '271cac1f, src/io/image_aug_default.cc); mean, the rounded mean '
+                            'colour, is what their train_model.py intended and did not run')
     g = p.add_argument_group('training')
     g.add_argument('--gpus', default=None,
                    help="comma list of GPU ids; '' for the CPU; default: every visible GPU, "
@@ -216,8 +223,8 @@ def _dataset(args, imagenet, notes):
     if imagenet:
         if args.lr_epoch_step < 1:
             raise UserError('--lr-epoch-step must be at least 1')
-        return get_preset('imagenet', args.fb_mean)._replace(lr_step_epochs=args.lr_epoch_step)
-    return get_preset(name)
+        return get_preset('imagenet', args.fb_mean).replace(lr_step_epochs=args.lr_epoch_step)
+    return get_preset(name, pad=args.pad_colour)
 
 
 def _check_numbers(args):
@@ -289,7 +296,7 @@ def resolve(args, imagenet=False):
     loader = args.loader
     if spec.dla:
         preset = dla_preset(preset)
-        if preset.augment == 'random_resized_crop' and loader == 'recordio':
+        if not preset.augment.record_iter and loader == 'recordio':
             loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
             notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
                          'gluon loader (--loader gluon)')
