@@ -37,8 +37,7 @@ def mean_colour(preset):
 
 def normalized(colour, preset):
     """A raw RGB colour after normalisation, as both loaders compute it."""
-    return ((np.array(colour, np.float32) - np.array(preset.mean, np.float32))
-            * (np.float32(1) / np.array(preset.std, np.float32)))
+    return Normalize(preset.mean, preset.std).apply(colour)
 
 
 def pad_crop_mirror(x, pad, fill, rng, mirror=True):

@@ -24,16 +24,14 @@ import numpy as np
 from . import presets as P
 from ..seeds import epoch_seed, sample_seed
 from .recordio import DataError, missing_file_message, read_record, scan
-from .transforms import seed_sample
+from .transforms import Normalize, seed_sample
 
 BACKENDS = ('recordio', 'gluon')
 
 
 def normalize(img, preset):
     """uint8 RGB (H, W, 3) -> float32 (3, H, W), ``(x - mean) * (1 / std)``."""
-    x = (img.astype(np.float32) - np.array(preset.mean, np.float32)) \
-        * (np.float32(1) / np.array(preset.std, np.float32))
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    return np.ascontiguousarray(Normalize(preset.mean, preset.std).apply(img).transpose(2, 0, 1))
 
 
 def check_file(path, preset, dataset=None, progress=None):

@@ -63,9 +63,12 @@ class Normalize(Block):
         self._mean = np.array(mean, np.float32)
         self._mult = np.float32(1) / np.array(std, np.float32)
 
+    def apply(self, x):
+        """The arithmetic on NumPy values whose last axis is the channel (HWC or colours)."""
+        return (np.asarray(x).astype(np.float32) - self._mean) * self._mult
+
     def forward(self, x):
-        y = (_array(x).astype(np.float32) - self._mean) * self._mult
-        return _ndarray(y.transpose(2, 0, 1))
+        return _ndarray(self.apply(_array(x)).transpose(2, 0, 1))
 
 
 class RandomPadCrop(Block):
