@@ -138,8 +138,11 @@ class PadCropMirror(Augmentation):
     def steps(self, preset, train):
         if not train:
             return []
+        # the fork mirrors after the crop; mirror(crop at x) = crop at 2 pad - x of the
+        # mirrored image, so mirroring first gives the same images with the same odds (and
+        # Gluon's mirror, an NDArray operator, takes the decoded NDArray as it comes)
         steps = [RandomPadCrop(self.pad, self.colour(preset))]
-        return steps + [gluon_transforms.RandomFlipLeftRight()] if self.mirror else steps
+        return [gluon_transforms.RandomFlipLeftRight()] + steps if self.mirror else steps
 
     def __repr__(self):
         return 'PadCropMirror(pad=%d, mirror=%s, fill=%r)' % (self.pad, self.mirror, self.fill)
@@ -178,9 +181,12 @@ class ImageNetWarp(Augmentation):
                                fill=mean_colour(preset))
         if not train:
             return [warp, gluon_transforms.CenterCrop(preset.input_size)]
-        return [warp, gluoncv.data.transforms.block.RandomCrop(preset.input_size),
-                HSLJitter(a['random_h'], a['random_s'], a['random_l']),
-                gluon_transforms.RandomFlipLeftRight()]
+        # the fork mirrors last; the mirror commutes with a crop at a uniform place and
+        # with the per-pixel jitter, so it can come right after the warp, whose NDArray
+        # Gluon's mirror takes
+        return [warp, gluon_transforms.RandomFlipLeftRight(),
+                gluoncv.data.transforms.block.RandomCrop(preset.input_size),
+                HSLJitter(a['random_h'], a['random_s'], a['random_l'])]
 
 
 class _GluonCVEval(Block):

@@ -3,9 +3,12 @@
 Each reproduces a step of the authors' MXNet fork (zlmzju/mxnet, branch ``fusenet``, commit
 271cac1f), ``src/io/image_aug_default.cc`` (``DefaultImageAugmenter::Process``) and
 ``src/io/iter_normalize.h``, in GluonCV's style: a ``Block`` whose ``forward`` takes an
-(H, W, 3) uint8 RGB image (NDArray or NumPy) and returns an NDArray. They are composed with
-Gluon's and GluonCV's own transforms (``RandomFlipLeftRight``, ``CenterCrop``, GluonCV's
-``RandomCrop``) by :mod:`fusenet_gluon.data.augment`.
+(H, W, 3) uint8 RGB image, NDArray or NumPy. They are composed with Gluon's and GluonCV's
+own transforms (``RandomFlipLeftRight``, ``CenterCrop``, GluonCV's ``RandomCrop``) by
+:mod:`fusenet_gluon.data.augment`. They return NumPy arrays (GluonCV's crops and
+``DataLoader``'s batching take them; making a per-sample NDArray costs about 90 us here, more
+than a CIFAR image's whole augmentation), except :class:`ScaleAspectWarp`, whose output
+feeds Gluon's ``RandomFlipLeftRight``, an NDArray operator.
 
 Random draws come from NumPy's global generator, as GluonCV's transforms draw from Python's
 and NumPy's and Gluon's from MXNet's; :func:`seed_sample` seeds all three before each
@@ -68,7 +71,7 @@ class Normalize(Block):
         return (np.asarray(x).astype(np.float32) - self._mean) * self._mult
 
     def forward(self, x):
-        return _ndarray(self.apply(_array(x)).transpose(2, 0, 1))
+        return np.ascontiguousarray(self.apply(_array(x)).transpose(2, 0, 1))
 
 
 class RandomPadCrop(Block):
@@ -100,7 +103,7 @@ class RandomPadCrop(Block):
     def forward(self, x):
         y0 = np.random.randint(0, 2 * self.pad + 1)
         x0 = np.random.randint(0, 2 * self.pad + 1)
-        return _ndarray(self.crop(_array(x), y0, x0))
+        return self.crop(_array(x), y0, x0)
 
 
 class ScaleAspectWarp(Block):
@@ -185,4 +188,4 @@ class HSLJitter(Block):
         return cv2.cvtColor(hls.astype(np.uint8), cv2.COLOR_HLS2RGB)
 
     def forward(self, x):
-        return _ndarray(self.jitter(_array(x), *self.draw()))
+        return self.jitter(_array(x), *self.draw())
