@@ -15,12 +15,13 @@ An augmentation gives
 The kinds: :class:`NoAugment` (SVHN), :class:`PadCropMirror` (CIFAR), :class:`ImageNetWarp`
 (the original's ImageNet) and :class:`RandomResizedCrop` (the DLA authors' ImageNet).
 """
+import mxnet as mx
 import numpy as np
 from mxnet.gluon import Block
 from mxnet.gluon.data.vision import transforms as gluon_transforms
 
 from .gcv import gluoncv, transform_eval
-from .transforms import HSLJitter, Normalize, RandomPadCrop, ScaleAspectWarp
+from .transforms import HSLJitter, Normalize, RandomMirror, RandomPadCrop, ScaleAspectWarp
 
 __all__ = ['Augmentation', 'NoAugment', 'PadCropMirror', 'ImageNetWarp', 'RandomResizedCrop',
            'PAD_COLOURS', 'pad_crop_mirror', 'normalized']
@@ -138,11 +139,8 @@ class PadCropMirror(Augmentation):
     def steps(self, preset, train):
         if not train:
             return []
-        # the fork mirrors after the crop; mirror(crop at x) = crop at 2 pad - x of the
-        # mirrored image, so mirroring first gives the same images with the same odds (and
-        # Gluon's mirror, an NDArray operator, takes the decoded NDArray as it comes)
         steps = [RandomPadCrop(self.pad, self.colour(preset))]
-        return [gluon_transforms.RandomFlipLeftRight()] + steps if self.mirror else steps
+        return steps + [RandomMirror()] if self.mirror else steps
 
     def __repr__(self):
         return 'PadCropMirror(pad=%d, mirror=%s, fill=%r)' % (self.pad, self.mirror, self.fill)
@@ -181,12 +179,8 @@ class ImageNetWarp(Augmentation):
                                fill=mean_colour(preset))
         if not train:
             return [warp, gluon_transforms.CenterCrop(preset.input_size)]
-        # the fork mirrors last; the mirror commutes with a crop at a uniform place and
-        # with the per-pixel jitter, so it can come right after the warp, whose NDArray
-        # Gluon's mirror takes
-        return [warp, gluon_transforms.RandomFlipLeftRight(),
-                gluoncv.data.transforms.block.RandomCrop(preset.input_size),
-                HSLJitter(a['random_h'], a['random_s'], a['random_l'])]
+        return [warp, gluoncv.data.transforms.block.RandomCrop(preset.input_size),
+                HSLJitter(a['random_h'], a['random_s'], a['random_l']), RandomMirror()]
 
 
 class _GluonCVEval(Block):
@@ -198,6 +192,13 @@ class _GluonCVEval(Block):
 
     def forward(self, x):
         return transform_eval(x, *self._args)[0]
+
+
+class _AsNDArray(Block):
+    """NumPy to NDArray, for Gluon's ``ToTensor``."""
+
+    def forward(self, x):
+        return mx.nd.array(np.ascontiguousarray(x), dtype=x.dtype)
 
 
 class RandomResizedCrop(Augmentation):
@@ -224,4 +225,4 @@ class RandomResizedCrop(Augmentation):
             return _GluonCVEval(self.resize, preset.input_size, mean, std)
         t = gluon_transforms
         return t.Compose([t.RandomResizedCrop(preset.input_size, interpolation=1),
-                          t.RandomFlipLeftRight(), t.ToTensor(), t.Normalize(mean, std)])
+                          RandomMirror(), _AsNDArray(), t.ToTensor(), t.Normalize(mean, std)])

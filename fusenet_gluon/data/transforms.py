@@ -4,15 +4,16 @@ Each reproduces a step of the authors' MXNet fork (zlmzju/mxnet, branch ``fusene
 271cac1f), ``src/io/image_aug_default.cc`` (``DefaultImageAugmenter::Process``) and
 ``src/io/iter_normalize.h``, in GluonCV's style: a ``Block`` whose ``forward`` takes an
 (H, W, 3) uint8 RGB image, NDArray or NumPy. They are composed with Gluon's and GluonCV's
-own transforms (``RandomFlipLeftRight``, ``CenterCrop``, GluonCV's ``RandomCrop``) by
+own transforms (``CenterCrop``, ``RandomResizedCrop``, GluonCV's ``RandomCrop``) by
 :mod:`fusenet_gluon.data.augment`. They return NumPy arrays (GluonCV's crops and
 ``DataLoader``'s batching take them; making a per-sample NDArray costs about 90 us here, more
-than a CIFAR image's whole augmentation), except :class:`ScaleAspectWarp`, whose output
-feeds Gluon's ``RandomFlipLeftRight``, an NDArray operator.
+than a CIFAR image's whole augmentation).
 
-Random draws come from NumPy's global generator, as GluonCV's transforms draw from Python's
-and NumPy's and Gluon's from MXNet's; :func:`seed_sample` seeds all three before each
-sample, so that a sample's augmentation depends only on (run seed, epoch, index).
+Random draws come from NumPy's global generator, as GluonCV's and Gluon's Python transforms
+draw from Python's and NumPy's; :func:`seed_sample` seeds both before each sample, so that a
+sample's augmentation depends only on (run seed, epoch, index). Gluon's
+``RandomFlipLeftRight`` draws from MXNet's generator instead, whose reseeding costs about
+1 ms of engine work per sample here: :class:`RandomMirror` takes its place.
 """
 import random
 
@@ -21,17 +22,15 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon import Block
 
-__all__ = ['seed_sample', 'Normalize', 'RandomPadCrop', 'ScaleAspectWarp', 'HSLJitter',
-           'uniform32']
+__all__ = ['seed_sample', 'Normalize', 'RandomPadCrop', 'RandomMirror', 'ScaleAspectWarp',
+           'HSLJitter', 'uniform32']
 
 
 def seed_sample(seed):
     """Seed the generators the transforms draw from: Python's (GluonCV's ``RandomCrop``,
-    Gluon's ``RandomResizedCrop``), NumPy's (these Blocks) and MXNet's CPU generator
-    (Gluon's ``RandomFlipLeftRight``)."""
+    Gluon's ``RandomResizedCrop``) and NumPy's (these Blocks)."""
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
-    mx.random.seed(seed % 2 ** 31, ctx=mx.cpu())
 
 
 def uniform32():
@@ -42,10 +41,6 @@ def uniform32():
 
 def _array(x):
     return x.asnumpy() if isinstance(x, mx.nd.NDArray) else np.asarray(x)
-
-
-def _ndarray(a):
-    return mx.nd.array(np.ascontiguousarray(a), dtype=a.dtype)
 
 
 class Normalize(Block):
@@ -106,6 +101,17 @@ class RandomPadCrop(Block):
         return self.crop(_array(x), y0, x0)
 
 
+class RandomMirror(Block):
+    """Mirror left to right with probability 1/2: the fork's ``rand_mirror``
+    (``coin_flip``, after normalisation; mirroring commutes with it). Gluon's
+    ``RandomFlipLeftRight`` does the same from MXNet's generator (see the module's
+    docstring)."""
+
+    def forward(self, x):
+        img = _array(x)
+        return img[:, ::-1] if np.random.random_sample() < 0.5 else img
+
+
 class ScaleAspectWarp(Block):
     """The fork's affine warp (rotation and shear 0): a random scale ``s`` and aspect ``r``,
 
@@ -159,7 +165,7 @@ class ScaleAspectWarp(Block):
                               borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill)
 
     def forward(self, x):
-        return _ndarray(self.warp(_array(x), *self.draw()))
+        return self.warp(_array(x), *self.draw())
 
 
 class HSLJitter(Block):
