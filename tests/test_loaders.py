@@ -135,3 +135,18 @@ def test_imagenet_gluon_loader_is_the_forks_border_colour(tmp_path):
     grey = (123 - np.array(preset.mean)) / np.array(preset.std)
     np.testing.assert_allclose(corner['gluon'], fork, atol=1e-5)
     np.testing.assert_allclose(corner['recordio'], grey, atol=1e-5)
+
+
+def test_training_says_which_loader_is_exact_and_takes_the_pad_colour(tmp_path):
+    from fusenet_gluon import training
+
+    def resolve(argv, imagenet=False):
+        args = training.build_parser(imagenet).parse_args(argv + ['--gpus', ''])
+        return training.resolve(args, imagenet)
+    assert any('--loader gluon' in n for n in resolve([], True).notes)
+    assert not any('not exact' in n for n in resolve(['--loader', 'gluon'], True).notes)
+    cfg = resolve(['--data-dir', str(tmp_path), '--pad-colour', 'mean'])
+    assert cfg.preset.augment.fill == 'mean'
+    assert resolve(['--data-dir', str(tmp_path)]).preset.augment.fill == 'white'
+    with pytest.raises(ValueError, match='svhn has no pad'):
+        resolve(['--data-dir', str(tmp_path), '--dataset', 'svhn', '--pad-colour', 'mean'])

@@ -300,6 +300,9 @@ def resolve(args, imagenet=False):
             loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
             notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
                          'gluon loader (--loader gluon)')
+    if preset.augment.exact and loader not in preset.augment.exact:
+        notes.append('the %s loader is not exact for %s (see docs/data.md): --loader %s is'
+                     % (loader, preset.name, preset.augment.exact[0]))
     notes += _depth_note(spec)
     _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
