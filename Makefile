@@ -19,7 +19,8 @@ $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check \
 		--only-binary=onnx,onnxruntime -c constraints.txt -e ".[$(EXTRAS)]"
-	@$(PY) -c "import mxnet, numpy; print('mxnet', mxnet.__version__, '| numpy', numpy.__version__)"
+	@$(PY) -c "import mxnet, numpy; from fusenet_gluon.data.gcv import gluoncv; \
+		print('mxnet', mxnet.__version__, '| numpy', numpy.__version__, '| gluoncv', gluoncv.__version__)"
 	@touch $(STAMP)
 
 test: $(STAMP)

@@ -3,8 +3,8 @@
 Versions are pinned once, in constraints.txt; this file takes its pins from there.
 Install with exactly one MXNet build: ``pip install -c constraints.txt -e .[cpu]`` (tests,
 CI) or ``.[gpu]`` (mxnet-cu112, for clusters with CUDA 11.2 and cuDNN on the system).
-Every requirement is imported by the package; ``gluoncv`` is an optional extra (its model
-zoo sits beside this one; the package itself does not import it).
+Every requirement is imported by the package; ``gluoncv`` builds the Gluon data pipeline
+(``fusenet_gluon/data/gcv.py`` imports it so that it stays quiet beside torch >= 2.0).
 """
 import os
 import re
@@ -41,14 +41,13 @@ setup(
     packages=find_packages(include=['fusenet_gluon', 'fusenet_gluon.*']),
     python_requires='>=3.8',
     install_requires=pinned('numpy', 'opencv-python', 'matplotlib', 'scipy', 'scikit-learn',
-                            'tqdm'),
+                            'tqdm', 'gluoncv'),
     extras_require={
         'cpu': pinned('mxnet'),
         'gpu': pinned('mxnet-cu112'),
         'onnx': pinned('onnx', 'protobuf', 'onnxruntime'),
         'viz': pinned('graphviz'),
         'test': pinned('pytest'),
-        'gluoncv': pinned('gluoncv'),
     },
     entry_points={'console_scripts': [
         'fusenet-convert=fusenet_gluon.convert:cli',

@@ -125,15 +125,21 @@ def test_train_imagenet_with_the_dla_recipe(tmp_path):
 
 def test_the_dla_transforms_are_gluons_and_repeat_per_sample():
     from fusenet_gluon.data import get_preset
-    from fusenet_gluon.data.loaders import SampleTransform
     from fusenet_gluon.data.presets import dla_preset
+    from fusenet_gluon.data.transforms import seed_sample
     preset = dla_preset(get_preset('imagenet'))
-    assert preset.augment == 'random_resized_crop' and preset.mean == (123.675, 116.28, 103.53)
-    img = np.random.RandomState(1).randint(0, 256, (300, 400, 3)).astype(np.uint8)
-    train, val = SampleTransform(preset, True, seed=3), SampleTransform(preset, False)
+    assert preset.augment.name == 'random_resized_crop' and preset.mean == (123.675, 116.28, 103.53)
+    img = mx.nd.array(np.random.RandomState(1).randint(0, 256, (300, 400, 3)), dtype='uint8')
+    train_t = preset.augment.gluon_transform(preset, True)
+    val_t = preset.augment.gluon_transform(preset, False)
+
+    def train(idx, im):   # a sample's augmentation, seeded as the loader seeds it
+        seed_sample(idx)
+        return train_t(im).asnumpy()
     a, b, c = train(5, img), train(5, img), train(6, img)
     assert a.shape == (3, 224, 224) and np.array_equal(a, b) and not np.array_equal(a, c)
-    v = val(0, img)
+    v = val_t(img).asnumpy()
+    img = img.asnumpy()
     t = mx.gluon.data.vision.transforms
     expect = t.CenterCrop(224, interpolation=1)(t.Resize(256, keep_ratio=True, interpolation=1)(
         mx.nd.array(img, dtype='uint8'))).asnumpy().astype(np.float32)

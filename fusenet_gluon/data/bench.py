@@ -20,6 +20,7 @@ from ..spec import NetworkSpec
 from ..timing import bench_config, machine
 from ..utils import HelpFormatter, UserError, run_cli
 from .loaders import get_loaders
+from .presets import IMAGENET_STORED_SHORT_SIDE
 from .recordio import write_records
 
 
@@ -40,7 +41,8 @@ def make_sets(folder, cifar_n, imagenet_n, seed=0):
         write_records(os.path.join(cifar, name + '.rec'),
                       ((i % 10, imgs[i % 64]) for i in range(cifar_n)), force=True)
     inet = os.path.join(folder, 'imagenet')
-    photos = _fake_photos(16, rng, (480, 640))
+    side = IMAGENET_STORED_SHORT_SIDE
+    photos = _fake_photos(16, rng, (side, side * 4 // 3))
     for name in ('train', 'val'):
         write_records(os.path.join(inet, name + '.rec'),
                       ((i % 1000, photos[i % 16]) for i in range(imagenet_n)), quality=95,

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..utils import HelpFormatter, UserError, check_writable, progress_bar, run_cli
 from .meta import write_meta
+from .presets import IMAGENET_STORED_SHORT_SIDE
 from .recordio import write_records
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
@@ -152,7 +153,7 @@ def load_mnist_idx(src):
     return out[0], out[1]
 
 
-def folder_items(src, resize=480):
+def folder_items(src):
     """(classes, [(label, path)]) of an image-folder tree, classes sorted by name."""
     _require(src)
     classes = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d)))
@@ -200,7 +201,7 @@ def pack_pair(out_dir, train, test, force, name, classes=None):
 def pack_folder(src, out, resize, quality, force, desc='folder'):
     """One image-folder tree (a subfolder a class) to `out` (.rec + .idx) and its class
     names to ``out``'s ``.classes.txt``; returns (classes, images)."""
-    classes, items = folder_items(src, resize)
+    classes, items = folder_items(src)
     images = (read_resized(path, resize) for _, path in items)
     _write(out, [label for label, _ in items], images, force, desc, '.jpg', quality)
     synset = os.path.splitext(out)[0] + '.classes.txt'
@@ -221,7 +222,7 @@ def pack_imagenet(src, out_dir, resize, quality, force):
     if missing:
         raise UserError('%s must hold train/ and val/, each with one subfolder a class; '
                         'missing: %s' % (src, ', '.join(missing)))
-    class_sets = [folder_items(p, resize)[0] for p in parts]
+    class_sets = [folder_items(p)[0] for p in parts]
     if class_sets[0] != class_sets[1]:
         raise UserError('train/ and val/ of %s have different class folders (%d and %d; '
                         'first difference: %s)' % (src, len(class_sets[0]), len(class_sets[1]),
@@ -260,9 +261,9 @@ def main(argv=None):
         p = sub.add_parser(kind, help=text, description=text)
         p.add_argument('src')
         p.add_argument('out', help=out_help)
-        p.add_argument('--resize', type=int, default=480,
-                       help='shorter side in pixels (0 keeps the size; default 480, as the '
-                            'original stored ImageNet)')
+        p.add_argument('--resize', type=int, default=IMAGENET_STORED_SHORT_SIDE,
+                       help='shorter side in pixels (0 keeps the size; default %d, as the '
+                            'original stored ImageNet)' % IMAGENET_STORED_SHORT_SIDE)
         p.add_argument('--quality', type=int, default=95, help='JPEG quality')
         p.add_argument('--force', action='store_true', help='overwrite existing files')
     p = sub.add_parser('mnist-idx', help='pack a folder of the official MNIST-format files '

@@ -3,28 +3,42 @@
 Statistics are RGB, on the 0-255 scale; inputs are normalised as ``(x - mean) / std``.
 Source: docs/reference.md, section 3.1 (the original ``options.py`` and train_imagenet.py).
 """
-import collections
+import dataclasses
+from typing import Optional, Tuple
 
-Preset = collections.namedtuple('Preset', [
-    'name', 'classes', 'num_examples', 'mean', 'std', 'augment', 'num_epochs',
-    'input_size', 'test_examples', 'lr_step_epochs'])
-Preset.__doc__ = """A dataset as the original trained on it.
+from .augment import (Augmentation, ImageNetWarp, NoAugment, PAD_COLOURS, PadCropMirror,
+                      RandomResizedCrop)
 
-augment: ``'pad_crop_mirror'`` (CIFAR: pad 4 with the mean colour, random 32x32 crop,
-random mirror), ``'none'`` (SVHN), ``'imagenet'`` (scale, aspect, crop, mirror, HSL
-jitter), ``'pad_crop'`` (the digits: no mirror, digits are not mirror symmetric),
-``'random_resized_crop'`` (the DLA authors' ImageNet recipe: random-resized crop 224 and
-flip; validation shorter side 256, centre crop 224; Gluon's own transforms).
-lr_step_epochs: None for the CIFAR rule (1/2, 3/4, 7/8 of the epochs), else a period."""
+
+@dataclasses.dataclass(frozen=True)
+class Preset(object):
+    """A data set as the original trained on it; build it by keyword.
+
+    augment: an :class:`~fusenet_gluon.data.augment.Augmentation` (CIFAR: pad 4 in white,
+    random crop, mirror; SVHN: none; ImageNet: the fork's warp, crop, HSL jitter, mirror;
+    the digits: pad and crop without mirror, digits are not mirror symmetric).
+    lr_step_epochs: None for the CIFAR rule (1/2, 3/4, 7/8 of the epochs), else a period."""
+    name: str
+    classes: int
+    num_examples: int
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
+    augment: Augmentation
+    num_epochs: int
+    input_size: int
+    test_examples: int
+    lr_step_epochs: Optional[int] = None
+
+    def replace(self, **changes):
+        """A copy with `changes`."""
+        return dataclasses.replace(self, **changes)
+
 
 CIFAR_PAD = 4
 
-#: ImageNet training augmentation of the original train_imagenet.py; images stored with
-#: the shorter side at 480, so scales 0.533..1 put it in [256, 480].
+#: The original stored ImageNet's images with the shorter side at 480 pixels (its warp's
+#: scales 0.533..1 then put the shorter side in [256, 480]); the packer does the same.
 IMAGENET_STORED_SHORT_SIDE = 480
-IMAGENET_AUGMENT = dict(min_random_scale=0.533, max_random_scale=1.0, min_img_size=256,
-                        max_aspect_ratio=0.25, random_h=36, random_s=50, random_l=50)
-IMAGENET_VAL_RESIZE = 256
 
 #: The alternative ImageNet statistics (``--fb-mean`` of the original).
 IMAGENET_FB_MEAN = (123.675, 116.280, 103.530)
@@ -40,22 +54,30 @@ DIGITS_STD = (82.534, 82.534, 82.534)
 FASHION_MNIST_MEAN = (55.845, 55.845, 55.845)
 FASHION_MNIST_STD = (84.612, 84.612, 84.612)
 
-DATASETS = {
-    'cifar10': Preset('cifar10', 10, 50000, (125.307, 122.950, 113.865),
-                      (62.993, 62.089, 66.705), 'pad_crop_mirror', 400, 32, 10000, None),
-    'cifar100': Preset('cifar100', 100, 50000, (129.304, 124.070, 112.434),
-                       (68.170, 65.392, 70.418), 'pad_crop_mirror', 400, 32, 10000, None),
-    'svhn': Preset('svhn', 10, 604388, (111.609, 113.161, 120.565),
-                   (50.498, 51.259, 50.244), 'none', 40, 32, 26032, None),
-    'imagenet': Preset('imagenet', 1000, 1281167, (123.370, 112.757, 99.406),
-                       (68.998, 66.093, 68.292), 'imagenet', 120, 224, 50000, 30),
-    'digits': Preset('digits', 10, 1437, DIGITS_MEAN, DIGITS_STD, 'pad_crop', 30, 32, 360,
-                     None),
+_CIFAR = PadCropMirror(CIFAR_PAD)
+
+DATASETS = {p.name: p for p in (
+    Preset(name='cifar10', classes=10, num_examples=50000, mean=(125.307, 122.950, 113.865),
+           std=(62.993, 62.089, 66.705), augment=_CIFAR, num_epochs=400, input_size=32,
+           test_examples=10000),
+    Preset(name='cifar100', classes=100, num_examples=50000, mean=(129.304, 124.070, 112.434),
+           std=(68.170, 65.392, 70.418), augment=_CIFAR, num_epochs=400, input_size=32,
+           test_examples=10000),
+    Preset(name='svhn', classes=10, num_examples=604388, mean=(111.609, 113.161, 120.565),
+           std=(50.498, 51.259, 50.244), augment=NoAugment(), num_epochs=40, input_size=32,
+           test_examples=26032),
+    Preset(name='imagenet', classes=1000, num_examples=1281167, mean=(123.370, 112.757, 99.406),
+           std=(68.998, 66.093, 68.292), augment=ImageNetWarp(), num_epochs=120,
+           input_size=224, test_examples=50000, lr_step_epochs=30),
+    Preset(name='digits', classes=10, num_examples=1437, mean=DIGITS_MEAN, std=DIGITS_STD,
+           augment=PadCropMirror(CIFAR_PAD, mirror=False), num_epochs=30, input_size=32,
+           test_examples=360),
     # clothes look alike mirrored: the CIFAR augmentation; 40 epochs as SVHN (no original
     # recipe exists for it)
-    'fashion-mnist': Preset('fashion-mnist', 10, 60000, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-                            'pad_crop_mirror', 40, 32, 10000, None),
-}
+    Preset(name='fashion-mnist', classes=10, num_examples=60000, mean=FASHION_MNIST_MEAN,
+           std=FASHION_MNIST_STD, augment=_CIFAR, num_epochs=40, input_size=32,
+           test_examples=10000),
+)}
 
 
 def dla_preset(preset):
@@ -63,25 +85,32 @@ def dla_preset(preset):
     statistics and the random-resized crop; other data sets are left as they are."""
     if preset.name != 'imagenet':
         return preset
-    return preset._replace(mean=IMAGENET_FB_MEAN, std=IMAGENET_FB_STD,
-                           augment='random_resized_crop')
+    return preset.replace(mean=IMAGENET_FB_MEAN, std=IMAGENET_FB_STD,
+                          augment=RandomResizedCrop())
 
 
-def get_preset(name, fb_mean=False):
-    """The preset called `name`; ``fb_mean`` switches ImageNet to the alternative statistics."""
+def get_preset(name, fb_mean=False, pad='white'):
+    """The preset called `name`; ``fb_mean`` switches ImageNet to the alternative statistics;
+    `pad` is the colour of the CIFAR pad (``'white'``, what the authors' MXNet ran, or
+    ``'mean'``, what their code intended)."""
     if name not in DATASETS:
         raise ValueError('unknown dataset %r; choose from %s' % (name, ', '.join(DATASETS)))
     preset = DATASETS[name]
     if fb_mean:
         if name != 'imagenet':
             raise ValueError('--fb-mean applies to imagenet only')
-        preset = preset._replace(mean=IMAGENET_FB_MEAN, std=IMAGENET_FB_STD)
+        preset = preset.replace(mean=IMAGENET_FB_MEAN, std=IMAGENET_FB_STD)
+    if pad != 'white':
+        if pad not in PAD_COLOURS:
+            raise ValueError('unknown pad colour %r; choose from %s'
+                             % (pad, ', '.join(PAD_COLOURS)))
+        if not isinstance(preset.augment, PadCropMirror):
+            raise ValueError('%s has no pad (the pad colour applies to %s)' % (
+                name, ', '.join(n for n, p in DATASETS.items()
+                                if isinstance(p.augment, PadCropMirror))))
+        a = preset.augment
+        preset = preset.replace(augment=PadCropMirror(a.pad, a.mirror, pad))
     return preset
-
-
-def fill_value(preset):
-    """The padding colour of the original: the mean, rounded to integers."""
-    return tuple(int(round(m)) for m in preset.mean)
 
 
 def lr_steps(preset, num_epochs):

@@ -81,6 +81,37 @@ def _decoded_size(buf):
     return None if img is None else img.shape[:2]
 
 
+def _read_record(f, path, index, size):
+    """Read the whole record at `f`'s position, checking its framing: its parts joined by
+    the magic number, as ``mx.recordio.unpack`` expects them."""
+    offset = f.tell()
+    parts = []
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            raise DataError('%s: record %s is truncated (file ends inside its header at '
+                            'byte %d)' % (path, index, offset))
+        magic, lrec = struct.unpack('<II', head)
+        if magic != MAGIC:
+            raise DataError('%s: record %s at byte %d does not start with the RecordIO '
+                            'magic number: corrupt file, or not a .rec file'
+                            % (path, index, f.tell() - 8))
+        cflag, length = lrec >> 29, lrec & _LEN_MASK
+        data = f.read(length)
+        if len(data) < length:
+            raise DataError('%s: record %s is truncated (%d of %d bytes present)'
+                            % (path, index, len(data), length))
+        f.seek((4 - length % 4) % 4, 1)
+        if f.tell() > size:
+            raise DataError('%s: record %s is truncated (padding missing)' % (path, index))
+        parts.append(data)
+        if cflag in (0, 3):
+            break
+        if cflag == 1 and len(parts) > 1 or cflag == 2 and len(parts) == 1:
+            raise DataError('%s: record %s has a broken multi-part framing' % (path, index))
+    return struct.pack('<I', MAGIC).join(parts)
+
+
 def _records(f, path, size):
     """Yield (index, offset, payload) of each whole record, checking the framing."""
     index = 0
@@ -88,32 +119,14 @@ def _records(f, path, size):
         offset = f.tell()
         if offset == size:
             return
-        parts = []
-        while True:
-            head = f.read(8)
-            if len(head) < 8:
-                raise DataError('%s: record %d is truncated (file ends inside its header at '
-                                'byte %d)' % (path, index, offset))
-            magic, lrec = struct.unpack('<II', head)
-            if magic != MAGIC:
-                raise DataError('%s: record %d at byte %d does not start with the RecordIO '
-                                'magic number: corrupt file, or not a .rec file'
-                                % (path, index, f.tell() - 8))
-            cflag, length = lrec >> 29, lrec & _LEN_MASK
-            data = f.read(length)
-            if len(data) < length:
-                raise DataError('%s: record %d is truncated (%d of %d bytes present)'
-                                % (path, index, len(data), length))
-            f.seek((4 - length % 4) % 4, 1)
-            if f.tell() > size:
-                raise DataError('%s: record %d is truncated (padding missing)' % (path, index))
-            parts.append(data)
-            if cflag in (0, 3):
-                break
-            if cflag == 1 and len(parts) > 1 or cflag == 2 and len(parts) == 1:
-                raise DataError('%s: record %d has a broken multi-part framing' % (path, index))
-        yield index, offset, struct.pack('<I', MAGIC).join(parts)
+        yield index, offset, _read_record(f, path, index, size)
         index += 1
+
+
+def read_record(f, offset):
+    """The record at byte `offset` of the open ``.rec`` file `f` (framing checked)."""
+    f.seek(offset)
+    return _read_record(f, f.name, 'at byte %d' % offset, os.fstat(f.fileno()).st_size)
 
 
 def scan(path, classes=None, expect_size=None, min_size=None, dataset=None, progress=None):

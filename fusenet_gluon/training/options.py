@@ -17,6 +17,7 @@ import mxnet as mx
 from .. import arch
 from .. import spec as net_spec
 from ..data import get_preset, lr_steps
+from ..data.augment import PAD_COLOURS
 from ..data.presets import dla_preset
 from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
@@ -81,6 +82,12 @@ def build_parser(imagenet=False):
                         'DataLoader workers')
     g.add_argument('--data-workers', type=int, default=None,
                    help='decoding threads/processes (default: the core count)')
+    if not imagenet:
+        g.add_argument('--pad-colour', choices=PAD_COLOURS, default='white',
+                       help="colour of the CIFAR augmentation's 4-pixel pad: white is what "
+                            "the authors' MXNet fork ran (fill_value 255: zlmzju/mxnet "
+                            '271cac1f, src/io/image_aug_default.cc); mean, the rounded mean '
+                            'colour, is what their train_model.py intended and did not run')
     g = p.add_argument_group('training')
     g.add_argument('--gpus', default=None,
                    help="comma list of GPU ids; '' for the CPU; default: every visible GPU, "
@@ -274,8 +281,8 @@ def _dataset(args, imagenet, notes):
     if imagenet:
         if args.lr_epoch_step < 1:
             raise UserError('--lr-epoch-step must be at least 1')
-        return get_preset('imagenet', args.fb_mean)._replace(lr_step_epochs=args.lr_epoch_step)
-    return get_preset(name)
+        return get_preset('imagenet', args.fb_mean).replace(lr_step_epochs=args.lr_epoch_step)
+    return get_preset(name, pad=args.pad_colour)
 
 
 def _check_numbers(args):
@@ -341,7 +348,7 @@ CARRIED = ('rand_seed', 'network', 'depth', 'widen_factor', 'blocks', 'component
            'no_weight_sharing', 'pool_size', 'fb_mean', 'dataset', 'num_examples', 'loader',
            'cpu_devices', 'batch_size', 'lr', 'lr_factor', 'lr_epoch_step', 'lr_steps',
            'lr_mode', 'warmup_epochs', 'momentum', 'wd', 'label_smoothing', 'mixup', 'dtype',
-           'amp', 'mode', 'kv_store')
+           'amp', 'mode', 'kv_store', 'pad_colour')
 
 
 def _load_epoch(text):
@@ -468,11 +475,14 @@ def resolve(args, imagenet=False):
     notes = []
     spec, preset = _network(args, imagenet, notes)
     loader = args.loader
-    if spec.family.data_recipe == 'dla' and preset.augment == 'random_resized_crop' \
+    if spec.family.data_recipe == 'dla' and not preset.augment.record_iter \
             and loader == 'recordio':
         loader = 'gluon'   # MXNet's C++ iterator has no random-resized crop
         notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
                      'gluon loader (--loader gluon)')
+    if preset.augment.exact and loader not in preset.augment.exact:
+        notes.append('the %s loader is not exact for %s (see docs/data.md): --loader %s is'
+                     % (loader, preset.name, preset.augment.exact[0]))
     notes += _depth_note(spec)
     _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
