@@ -69,11 +69,14 @@ def data_preset(spec, data_dir, dataset=None, train_file='train.rec'):
         preset = P.dla_preset(preset)
     size = spec.input_shape[1]
     if preset.input_size != size:
-        raise UserError('%s takes %dx%d images; %s records are %dx%d' % (
-            spec.label, size, size, preset.name, preset.input_size, preset.input_size))
+        hint = ' (--pool-size %d builds it for them)' % max(1, preset.input_size // 32) \
+            if spec.dla else ''
+        raise UserError('%s takes %dx%d images; %s records are %dx%d%s' % (
+            spec.label, size, size, preset.name, preset.input_size, preset.input_size, hint))
     if preset.classes != spec.classes:
-        raise UserError('%s has %d classes; %s has %d (give --classes %d)' % (
-            spec.label, spec.classes, preset.name, preset.classes, preset.classes))
+        raise UserError('%s has %d classes and %s has %d: calibrate with the data set it '
+                        'was trained on' % (spec.label, spec.classes, preset.name,
+                                            preset.classes))
     return preset
 
 
