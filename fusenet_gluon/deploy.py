@@ -140,8 +140,8 @@ def run(net, args, out=print):
     out('calibrated (%s) on %d training images of %s; input (x - mean) / std with mean %s, '
         'std %s' % (args.calib_mode, count, args.data_dir, preset.mean, preset.std))
     out('INT8 nodes: %d of %d (%s); kept in float32: %s' % (
-        len(Q.quantized_nodes(int8[0])), sum(ops.values()), ', '.join('%s %d' % kv for kv in sorted(ops.items())),
-        ', '.join(kept) or 'none'))
+        len(Q.quantized_nodes(int8[0])), sum(ops.values()),
+        ', '.join('%s %d' % kv for kv in sorted(ops.items())), ', '.join(kept) or 'none'))
     shape = spec.input_shape
     acc32, acc8 = Q.accuracy(fp32, val, shape), Q.accuracy(int8, val, shape)
     out('test accuracy on %d images: float32 %.2f%%, int8 %.2f%% (%+.2f points)' % (
