@@ -28,12 +28,12 @@ import mxnet as mx
 import numpy as np
 
 from .export import check_writable
-from .utils import UserError, atomic_path
+from .utils import atomic_path
 
 __all__ = ['CALIB_MODES', 'QUANTIZED_DTYPES', 'KEEP_FLOAT', 'DEFAULT_KEEP_FLOAT',
            'DEFAULT_CALIB_EXAMPLES', 'inference_graph', 'fuse', 'keep_float_layers',
-           'quantize', 'quantized_nodes', 'model_paths', 'write_model', 'load_model', 'export_fused', 'op_counts',
-           'predict', 'accuracy', 'throughput', 'file_size']
+           'quantize', 'quantized_nodes', 'model_paths', 'write_model', 'load_model',
+           'export_fused', 'op_counts', 'predict', 'accuracy', 'throughput', 'file_size']
 
 CALIB_MODES = ('naive', 'entropy')
 QUANTIZED_DTYPES = ('auto', 'int8', 'uint8')
