@@ -159,7 +159,9 @@ def quantize(sym, arg_params, aux_params, calib_data, calib_mode='naive', keep_f
         sym=parted, arg_params=arg_params, aux_params=aux_params, ctx=ctx,
         excluded_sym_names=list(kept), calib_mode=calib_mode,
         quantized_dtype=quantized_dtype, quantize_mode='full', logger=logger)
-    # the thresholds come from the float32 partitioned graph's layer outputs
+    # the thresholds come from the float32 partitioned graph's layer outputs; MXNet 1.9.1
+    # has no public call between quantize_graph and calib_graph that fills the collector
+    # from a bound Module: quantize_net_v2 and quantize_model call this same private one
     mod = mx.mod.Module(parted, data_names=['data'], label_names=None, context=ctx)
     mod.bind(data_shapes=calib_data.provide_data, for_training=False)
     mod.set_params(arg_params, aux_params, allow_missing=False, force_init=True)
