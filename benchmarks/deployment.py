@@ -28,7 +28,7 @@ import mxnet as mx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fusenet_gluon import convert, deploy, quantize as Q  # noqa: E402
+from fusenet_gluon import convert, deploy, quantize as Q, upstream  # noqa: E402
 from fusenet_gluon.model_zoo import from_spec  # noqa: E402
 from fusenet_gluon.spec import NetworkSpec  # noqa: E402
 
@@ -92,7 +92,7 @@ def table(args):
 def layers(args):
     spec, prefix, epoch = parse_run(args.run[0])
     net = from_spec(spec)
-    convert.load_source(net, argparse.Namespace(params=None, prefix=prefix, epoch=epoch))
+    upstream.load_params(net, upstream.checkpoint_paths(prefix, epoch)[1])
     preset = deploy.data_preset(spec, args.data_dir)
     calib, _ = deploy.calibration_iter(args.data_dir, preset, Q.DEFAULT_CALIB_EXAMPLES)
     val = deploy.validation_loader(args.data_dir, preset)
