@@ -33,23 +33,25 @@ def add_arguments(parser):
                         help='data set preset (statistics, classes), where the folder has no '
                              '%s: one of %s' % (META_FILE, ', '.join(P.DATASETS)))
     parser.add_argument('--train-dataset', default='train.rec',
-                        help='training records (calibration) in --data-dir')
+                        help='training records (calibration) in --data-dir (default: train.rec)')
     parser.add_argument('--val-dataset', default='test.rec',
-                        help='validation records (accuracy) in --data-dir')
+                        help='validation records (accuracy) in --data-dir (default: test.rec)')
     parser.add_argument('--calib-examples', type=int, default=Q.DEFAULT_CALIB_EXAMPLES,
                         help='training images for calibration, drawn at random without '
-                             'augmentation')
+                             'augmentation (default: %d)' % Q.DEFAULT_CALIB_EXAMPLES)
     parser.add_argument('--calib-mode', default='naive', choices=Q.CALIB_MODES,
                         help="thresholds: the layer outputs' min/max (naive) or the "
-                             'KL-optimal clip (entropy)')
+                             'KL-optimal clip (entropy) (default: naive)')
     parser.add_argument('--quantized-dtype', default='auto', choices=Q.QUANTIZED_DTYPES,
-                        help='INT8 type of the activations (auto: uint8 after a ReLU)')
+                        help='INT8 type of the activations (default: auto, uint8 after a '
+                             'ReLU)')
     parser.add_argument('--keep-float', default=','.join(Q.DEFAULT_KEEP_FLOAT),
                         metavar='LIST',
                         help='layers left in float32, a comma list of %s (default: none, '
                              'by measurement: docs/deployment.md)' % ','.join(Q.KEEP_FLOAT))
     parser.add_argument('--bench-iters', type=int, default=20,
-                        help='batches per timing round of the speed comparison (0: no timing)')
+                        help='batches per timing round of the speed comparison (default: 20; '
+                             '0: no timing)')
 
 
 def data_preset(spec, data_dir, dataset=None, train_file='train.rec'):
