@@ -4,6 +4,8 @@
     python -m fusenet_gluon.convert to-upstream --network cross --depth 26 --params net.params --prefix Q --epoch 10
     python -m fusenet_gluon.convert export      --network cross --depth 26 --params net.params --output deploy
     python -m fusenet_gluon.convert onnx        --network cross --depth 26 --prefix P --epoch 10 --output net.onnx
+    python -m fusenet_gluon.convert export      --network cross --depth 26 --params net.params --output fused --fused
+    python -m fusenet_gluon.convert quantize    --network cross --depth 26 --params net.params --data-dir data/digits --output int8
 
 The source is either a parameter file (``--params``: Gluon's, as ``net.save_parameters``
 writes it, or for DLA the authors' PyTorch state_dict, read without PyTorch) or a checkpoint
@@ -15,10 +17,12 @@ import os
 
 import mxnet as mx
 
+from . import deploy
 from . import spec as net_spec
 from . import upstream
 from .export import check_writable, export_deploy, export_onnx
 from .model_zoo import from_spec
+from .quantize import export_fused
 from .torch_checkpoint import is_torch_file
 from .utils import HelpFormatter, UserError, atomic_path, run_cli
 
@@ -50,7 +54,9 @@ def main(argv=None):
     helps = {'to-gluon': 'original checkpoint -> Gluon parameters (net.save_parameters)',
              'to-upstream': 'Gluon parameters -> checkpoint of the original (symbol + params)',
              'export': 'deployable symbol.json/params pair (HybridBlock.export)',
-             'onnx': 'ONNX model, checked against the Gluon logits with onnxruntime'}
+             'onnx': 'ONNX model, checked against the Gluon logits with onnxruntime',
+             'quantize': 'INT8 symbol.json/params (oneDNN), calibrated on the training '
+                         'records; accuracy and speed against float32 (docs/deployment.md)'}
     for command, text in helps.items():
         p = sub.add_parser(command, help=text, description=text)
         net_spec.add_arguments(p)
@@ -63,6 +69,12 @@ def main(argv=None):
             p.add_argument('--output', required=True,
                            help='output file (to-gluon, onnx) or prefix (export)')
         p.add_argument('--force', action='store_true', help='overwrite existing outputs')
+        if command == 'export':
+            p.add_argument('--fused', action='store_true',
+                           help="the inference graph with MXNet's oneDNN fusion (conv + "
+                                'BatchNorm + ReLU + sum), for CPUs; docs/deployment.md')
+        if command == 'quantize':
+            deploy.add_arguments(p)
     args = parser.parse_args(argv)
 
     net = from_spec(net_spec.from_args(args))
@@ -83,8 +95,11 @@ def main(argv=None):
             net.save_parameters(tmp)
         print('wrote', args.output)
     elif args.command == 'export':
-        for path in export_deploy(net, args.output, args.force):
+        for path in (export_fused if args.fused else export_deploy)(net, args.output,
+                                                                    args.force):
             print('wrote', path)
+    elif args.command == 'quantize':
+        deploy.run(net, args)
     else:
         path, diff = export_onnx(net, args.output, args.force)
         print('wrote', path)
