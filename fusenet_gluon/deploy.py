@@ -12,8 +12,7 @@ import numpy as np
 
 from . import quantize as Q
 from .data import presets as P
-from .data.loaders import GluonLoader, RecordDataset, RecordIterLoader, SampleTransform, \
-    check_file
+from .data.loaders import GluonLoader, RecordDataset, RecordIterLoader, check_file
 from .data.meta import META_FILE, read_meta
 from .data.recordio import missing_file_message
 from .export import check_writable
@@ -92,8 +91,9 @@ def calibration_iter(data_dir, preset, examples, batch_size=64, train_file='trai
     offsets = check_file(path, preset)  # missing, empty, corrupt, wrong size: one line
     pick = np.sort(np.random.RandomState(seed).choice(
         len(offsets), min(examples, len(offsets)), replace=False))
-    records, transform = RecordDataset(path, offsets), SampleTransform(preset, train=False)
-    x = np.stack([transform(i, records[i][0]) for i in pick])
+    records = RecordDataset(path, offsets)
+    transform = preset.augment.gluon_transform(preset, train=False)
+    x = np.stack([_as_numpy(transform(records[i][0])) for i in pick])
     return mx.io.NDArrayIter(x, batch_size=min(batch_size, len(x)),
                              last_batch_handle='pad'), len(x)
 
@@ -102,9 +102,13 @@ def validation_loader(data_dir, preset, val_file='test.rec', batch_size=64):
     """Every validation record once, normalised as training's validation data."""
     path = os.path.join(data_dir, val_file)
     offsets = check_file(path, preset)
-    if preset.augment == 'random_resized_crop':   # Gluon's resize and centre crop
+    if 'recordio' not in preset.augment.exact:   # the loader that is exact for it
         return GluonLoader(path, offsets, preset, batch_size, False, workers=0)
     return RecordIterLoader(path, offsets, preset, batch_size, False)
+
+
+def _as_numpy(x):
+    return x.asnumpy() if isinstance(x, mx.nd.NDArray) else np.asarray(x)
 
 
 #: the float32 graph bound as written, without MXNet's automatic oneDNN partitioning
