@@ -1,5 +1,8 @@
-"""Shared helpers: random weights by name, and running a symbol graph the original's way."""
+"""Shared helpers: random weights by name, running a symbol graph the original's way, toy
+records and record files, an initialised network and its input, and running the command
+lines as a user does."""
 import os
+import subprocess
 import sys
 
 import mxnet as mx
@@ -12,6 +15,9 @@ if ROOT not in sys.path:  # `symbols/` is importable from the repository root
 
 #: The reference figures the tests check against (inside the repository)
 REFERENCE = os.path.join(ROOT, 'docs', 'reference.md')
+
+from fusenet_gluon import get_model  # noqa: E402  (after the path is set)
+from fusenet_gluon.data import recordio  # noqa: E402
 
 
 def random_upstream_params(sym, data_shape, seed=0):
@@ -88,3 +94,40 @@ def assert_workers_agree(prefix, epoch, make_net):
         if not name.endswith(('running_mean', 'running_var')):
             np.testing.assert_array_equal(p0[name].data().asnumpy(),
                                           p1[name].data().asnumpy(), err_msg=name)
+
+
+def run(*argv, timeout=300):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
+    return subprocess.run([sys.executable] + list(argv), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_rec(path, labels, images, fmt='.png'):
+    return recordio.write_records(str(path), zip(labels, images), img_fmt=fmt)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable] + list(args), cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def initialized(network='cross', **kwargs):
+    kwargs.setdefault('depth', 14)
+    net = get_model(network, **kwargs)
+    net.initialize(mx.init.Xavier(magnitude=2))
+    # non-trivial running statistics, so a lost aux state would show
+    for name, p in net.collect_params().items():
+        if name.endswith('running_var'):
+            p.set_data(mx.nd.random.uniform(0.5, 2, p.shape))
+        elif name.endswith('running_mean'):
+            p.set_data(mx.nd.random.normal(0, 0.2, p.shape))
+    return net
+
+
+def x32(n=2):
+    return mx.nd.array(np.random.RandomState(0).normal(0, 1, (n, 3, 32, 32)))
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, '-m'] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)

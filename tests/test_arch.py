@@ -1,5 +1,6 @@
-"""Depth arithmetic, widths and parameter counts against hand computations and the figures
-of docs/reference.md."""
+"""fusenet_gluon.arch: depth arithmetic, widths and parameter counts against hand
+computations and the figures of docs/reference.md; a network read back from its parameter
+names (guess_network)."""
 import re
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import symbols
 from conftest import REFERENCE
 from fusenet_gluon import arch, get_model, list_models
+from fusenet_gluon.spec import NetworkSpec
 
 # docs/reference.md, section 1.1 "Parameter counts (10 classes, w = 1)".
 TABLE = {
@@ -208,3 +210,17 @@ def test_paper_imagenet_dfn_mr_is_one_argument_away():
     net = get_model('imagenet_cross', blocks=(2, 2, 8, 2))
     names = net.collect_params().keys()
     assert 'g4_b2_deep1r_conv3_weight' in names and 'g3_b9_deep1l_conv1_weight' not in names
+
+
+@pytest.mark.parametrize('network,kwargs', [
+    ('cross', dict(depth=20)), ('fuse6', dict(depth=26)), ('side', dict(depth=38)),
+    ('resnet', dict(depth=56, widen_factor=2)), ('plain', dict(depth=14, classes=100)),
+    ('imagenet_cross', dict(blocks=(2, 2, 8, 2))),
+])
+def test_guess_network_reads_names_back(network, kwargs):
+    net = get_model(network, **kwargs)
+    guess = arch.guess_network({n: p.shape for n, p in net.collect_params().items()})
+    built = NetworkSpec(**guess)
+    assert sorted(get_model(network if network != built.network else built.network,
+                            **built.model_kwargs()).collect_params().keys()) == \
+        sorted(net.collect_params().keys())

@@ -1,20 +1,15 @@
-"""training.checkpoint and the checkpoint readers: a run's files under its prefix, and damaged
-checkpoints reported in one line naming the file, with no traceback text."""
+"""fusenet_gluon.training.checkpoint: a run's files under its prefix, the named resume point,
+and a damaged checkpoint reported in one line naming the file, with no traceback text."""
+import json
+import logging
 import os
-import subprocess
-import sys
 
-from conftest import ROOT, make_toy_records
+from conftest import make_toy_records, run
+from fusenet_gluon.training import checkpoint
 from fusenet_gluon.training.checkpoint import RunFiles
 
 TRAIN = ['train_cifar.py', '--network', 'cross', '--depth', '14', '--gpus', '',
          '--batch-size', '16', '--no-plot', '--rand-seed', '1']
-
-
-def run(*argv):
-    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
-    return subprocess.run([sys.executable] + list(argv), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_the_files_of_a_run_are_told_apart_from_others(tmp_path):
@@ -48,13 +43,13 @@ def test_a_truncated_checkpoint_is_one_line(tmp_path):
     assert 'Traceback' not in r.stderr and 'ndarray.cc' not in r.stderr
 
 
-def test_a_corrupt_pth_is_one_line(tmp_path):
-    for name, content in (('bad.pth', b'not a checkpoint at all' * 10),
-                          ('proto.pth', b'\x80' + b'garbage' * 10)):
-        path = str(tmp_path / name)
-        open(path, 'wb').write(content)
-        r = run('-m', 'fusenet_gluon.convert', 'to-gluon', '--network', 'dla34', '--params',
-                path, '--output', str(tmp_path / 'x'))
-        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert path in r.stderr and 'Traceback' not in r.stderr, r.stderr
-        assert not os.path.exists(str(tmp_path / 'x'))
+def test_the_resume_point_is_named(tmp_path):
+    files = checkpoint.RunFiles(str(tmp_path / 'm'))
+    with open(files.state(3), 'w') as f:
+        json.dump(dict(epoch=3, complete=False, batches_done=4, num_update=20, seed=1,
+                       epoch_metrics=dict(n=1, loss=0, top1=0, top5=0, seen=1,
+                                          train_time=1)), f)
+    point = checkpoint.resume_point(files, 3, 10, logging.getLogger('test'))
+    assert (point.epoch, point.skip_batches, point.num_update) == (2, 4, 20)
+    assert point.states_file is None and point.epoch_metrics['seen'] == 1
+    assert checkpoint.ResumePoint.FRESH.epoch == 0

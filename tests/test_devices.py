@@ -1,6 +1,8 @@
 """Several devices, as a multi-GPU user runs them, on CPU devices mx.cpu(0), mx.cpu(1):
 the batch split, BatchNorm statistics per device, checkpoints holding their mean (as the
-original's FeedForward/Module save them), exact resume, signals and dist_sync."""
+original's FeedForward/Module save them), exact resume, signals and dist_sync.
+Modules: fusenet_gluon.training (loop, step, checkpoint, options' --cpu-devices), optim,
+upstream and bench, with several devices; the package's __init__ (the workspace pool)."""
 import json
 import os
 import signal

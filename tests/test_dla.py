@@ -1,5 +1,6 @@
-"""Deep Layer Aggregation: the authors' ten variants, their parameter counts and names, and
-the Tree's channel arithmetic by hand."""
+"""fusenet_gluon.models.dla, Deep Layer Aggregation: the authors' ten variants, their
+parameter counts and names, the Tree's channel arithmetic by hand, and its training recipe
+through both training scripts."""
 import mxnet as mx
 import numpy as np
 import pytest

@@ -1,7 +1,9 @@
 """The DLA authors' PyTorch checkpoints, read without PyTorch: real files of both formats
 made by PyTorch, the authors' logits for weights from a recipe (tests/fixtures/, made once
 with their dla.py in a separate environment with PyTorch 2.13.0; see 'made_with'),
-strictness, and a hostile pickle refused without running it."""
+strictness, a hostile pickle refused without running it, and a corrupt .pth in one line.
+Modules: fusenet_gluon.torch_checkpoint, upstream (from_torch_state_dict, load_params),
+models.dla and convert (to-gluon from a .pth)."""
 import collections
 import json
 import os
@@ -14,7 +16,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run
 from fusenet_gluon import get_model, upstream
 from fusenet_gluon.torch_checkpoint import UnsafeCheckpoint, load_state_dict
 
@@ -216,3 +218,15 @@ def test_every_variant_gives_the_authors_logits(name, tmp_path):
     expect = np.array(ALL['logits']['%s_c10_p1_s32' % name])
     scale = max(1.0, np.abs(expect).max())
     np.testing.assert_allclose(net(x).asnumpy() / scale, expect / scale, atol=1e-5)
+
+
+def test_a_corrupt_pth_is_one_line(tmp_path):
+    for name, content in (('bad.pth', b'not a checkpoint at all' * 10),
+                          ('proto.pth', b'\x80' + b'garbage' * 10)):
+        path = str(tmp_path / name)
+        open(path, 'wb').write(content)
+        r = run('-m', 'fusenet_gluon.convert', 'to-gluon', '--network', 'dla34', '--params',
+                path, '--output', str(tmp_path / 'x'))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert path in r.stderr and 'Traceback' not in r.stderr, r.stderr
+        assert not os.path.exists(str(tmp_path / 'x'))

@@ -1,5 +1,7 @@
 """The original's eighth network, the weight-shared ensemble, in both constructions:
-names, shapes, parameter counts and each component's logits for the same weights."""
+names, shapes, parameter counts and each component's logits for the same weights.
+Modules: fusenet_gluon.models.ensemble and symbols/ensemble.py, with the ensemble's paths
+through training, export and several devices."""
 import mxnet as mx
 import numpy as np
 import pytest

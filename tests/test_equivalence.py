@@ -1,5 +1,6 @@
 """The Gluon blocks, the symbol graphs and an independent NumPy implementation of DFN-MR
-compute the same function for the same weights."""
+compute the same function for the same weights. Modules: fusenet_gluon.models (cifar,
+imagenet) against fusenet_gluon.symbols, through upstream's checkpoints."""
 import mxnet as mx
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""The family entries: every tool asks them, and a new family is one entry and one model
-module, with nothing else touched."""
+"""fusenet_gluon.families, the family entries: every tool asks them, and a new family is one
+entry and one model module, with nothing else touched."""
 import argparse
 
 import mxnet as mx

@@ -1,5 +1,5 @@
-"""GluonCV is a requirement and the data pipeline imports it, quietly, also beside a
-torch >= 2.0 (a stand-in module shows it: the machines here have no torch)."""
+"""fusenet_gluon.data.gcv: GluonCV is a requirement and the data pipeline imports it, quietly,
+also beside a torch >= 2.0 (a stand-in module shows it: the machines here have no torch)."""
 import os
 import subprocess
 import sys

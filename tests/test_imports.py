@@ -1,5 +1,6 @@
 """The package's import graph, read from the source with ``ast`` (imports inside functions
-count): no cycle, and no library module imports a command-line module.
+count): no cycle, and no library module imports a command-line module. Modules: every
+module of fusenet_gluon, read, not imported.
 
 An import names the module it names: ``from .training.checkpoint import read_metrics`` is
 an import of ``fusenet_gluon.training.checkpoint``, ``from . import models`` one of the
@@ -13,7 +14,8 @@ import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
+
 PACKAGE = 'fusenet_gluon'
 
 #: The command-line modules: each builds an argparse parser and is run by ``python -m`` or

@@ -1,5 +1,7 @@
 """fusenet_gluon.launch: Ctrl-C reaches the launcher even when it was started with SIGINT
-ignored, as a shell starts a background job (`launch ... &`)."""
+ignored, as a shell starts a background job (`launch ... &`); --hosts over a stand-in ssh;
+a failing worker stops the job."""
+import json
 import os
 import signal
 import subprocess
@@ -34,3 +36,59 @@ def test_sigint_stops_a_launcher_started_with_sigint_ignored(tmp_path):
     assert p.returncode == 128 + signal.SIGINT, err
     assert 'launch: SIGINT; asking the workers to save and stop' in err
     assert [open('%s.%d' % (out, r)).read() for r in (0, 1)] == ['SIGTERM', 'SIGTERM']
+
+
+FAKE_SSH = """#!/bin/bash
+# stand-in for ssh: drop the options and the host (logged), run the remote command here
+while [[ "$1" == -* ]]; do if [[ "$1" == -o ]]; then shift 2; else shift; fi; done
+echo "$1" >> "$FAKE_SSH_LOG"
+shift
+exec bash -c "$*"
+"""
+
+
+KV_JOB = """import json, os, sys, mxnet as mx
+kv = mx.kv.create('dist_sync')
+kv.init(3, mx.nd.zeros((2,)))
+out = mx.nd.zeros((2,))
+kv.pushpull(3, mx.nd.ones((2,)) * (kv.rank + 1), out=out)
+with open(sys.argv[1] + '.%d' % kv.rank, 'w') as f:
+    json.dump([out.asnumpy().tolist(), os.getcwd(), sys.argv[2]], f)
+"""
+
+
+def test_launcher_over_ssh_with_a_stand_in(tmp_path):
+    """--hosts: the remote command line (directory, DMLC_* variables, quoting, {rank}) forms
+    a working job; ssh itself is replaced by a script that runs the command here."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'ssh').write_text(FAKE_SSH)
+    (bin_dir / 'ssh').chmod(0o755)
+    (tmp_path / 'hosts.txt').write_text('nodeA\n# a comment\nnodeB\n')
+    (tmp_path / 'job.py').write_text(KV_JOB)
+    env = dict(os.environ, PATH='%s:%s' % (bin_dir, os.environ['PATH']),
+               FAKE_SSH_LOG=str(tmp_path / 'ssh.log'))
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
+                        '--hosts', str(tmp_path / 'hosts.txt'), '--scheduler-host',
+                        '127.0.0.1', '--timeout', '100', '--', sys.executable,
+                        str(tmp_path / 'job.py'), str(tmp_path / 'out'), "it's {rank}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    args = set()
+    for rank in (0, 1):  # the kvstore's ranks, which ps-lite assigns: not {rank}'s order
+        summed, cwd, arg = json.load(open(str(tmp_path / ('out.%d' % rank))))
+        assert summed == [3.0, 3.0]  # 1 + 2 from the two workers
+        assert os.path.samefile(cwd, ROOT)
+        args.add(arg)
+    assert args == {"it's 0", "it's 1"}
+    # one server and two workers, round robin over the hosts
+    assert sorted(open(str(tmp_path / 'ssh.log')).read().split()) == ['nodeA', 'nodeA', 'nodeB']
+
+
+def test_launcher_stops_everything_when_a_worker_fails(tmp_path):
+    start = time.time()
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
+                        '--', sys.executable, '-c', 'import sys; sys.exit(int("{rank}") + 3)'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode in (3, 4) and 'stopping the job' in r.stderr
+    assert time.time() - start < 60

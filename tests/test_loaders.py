@@ -1,10 +1,14 @@
-"""Both loaders against the authors' augmentation: the white pad, the crop offsets and the
-mirror rate counted over many draws, identical validation tensors, the same partitions,
-and a new augmentation every epoch with worker processes."""
+"""fusenet_gluon.data.loaders: both loaders against the authors' augmentation (the white pad,
+the crop offsets and the mirror rate counted over many draws), normalisation and padding by
+hand, identical validation tensors, the same partitions, a new augmentation every epoch with
+worker processes, and every error path of the records they read."""
+import cv2
+import mxnet as mx
 import numpy as np
 import pytest
 
-from fusenet_gluon.data import get_loaders, get_preset, recordio
+from conftest import run_cli, write_rec
+from fusenet_gluon.data import DataError, get_loaders, get_preset, recordio
 from fusenet_gluon.data import loaders as L
 
 CIFAR10_MEAN = np.array([125.307, 122.950, 113.865])
@@ -137,16 +141,186 @@ def test_imagenet_gluon_loader_is_the_forks_border_colour(tmp_path):
     np.testing.assert_allclose(corner['recordio'], grey, atol=1e-5)
 
 
-def test_training_says_which_loader_is_exact_and_takes_the_pad_colour(tmp_path):
-    from fusenet_gluon import training
+@pytest.fixture
+def cifar_dir(tmp_path):
+    rng = np.random.RandomState(0)
+    imgs = rng.randint(0, 256, (40, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(40) % 10
+    write_rec(tmp_path / 'train.rec', labels, imgs)
+    write_rec(tmp_path / 'test.rec', labels[:23], imgs[:23])
+    return tmp_path, imgs, labels
 
-    def resolve(argv, imagenet=False):
-        args = training.build_parser(imagenet).parse_args(argv + ['--gpus', ''])
-        return training.resolve(args, imagenet)
-    assert any('--loader gluon' in n for n in resolve([], True).notes)
-    assert not any('not exact' in n for n in resolve(['--loader', 'gluon'], True).notes)
-    cfg = resolve(['--data-dir', str(tmp_path), '--pad-colour', 'mean'])
-    assert cfg.preset.augment.fill == 'mean'
-    assert resolve(['--data-dir', str(tmp_path)]).preset.augment.fill == 'white'
-    with pytest.raises(ValueError, match='svhn has no pad'):
-        resolve(['--data-dir', str(tmp_path), '--dataset', 'svhn', '--pad-colour', 'mean'])
+
+def solid(rgb, size=32):
+    img = np.zeros((size, size, 3), np.uint8)
+    img[...] = rgb
+    return img
+
+
+# ------------------------------------------------------------------ normalisation by hand
+@pytest.mark.parametrize('backend', L.BACKENDS)
+def test_validation_normalisation_by_hand(cifar_dir, backend):
+    folder, imgs, labels = cifar_dir
+    _, val = get_loaders('cifar10', str(folder), batch_size=8, backend=backend, workers=0)
+    x = np.concatenate([d.asnumpy() for d, _ in val])
+    y = np.concatenate([l.asnumpy() for _, l in val])
+    assert x.shape == (23, 3, 32, 32) and x.dtype == np.float32
+    assert np.array_equal(y, labels[:23])
+    # by hand: pixel (5, 7) of image 4, channel 1 (green)
+    expect = (imgs[4, 5, 7, 1] - 122.950) / 62.089
+    assert abs(x[4, 1, 5, 7] - expect) < 1e-5
+
+
+@pytest.mark.parametrize('backend', L.BACKENDS)
+def test_training_pad_is_the_mean_colour_and_crops_are_windows(tmp_path, backend):
+    # a solid image: every output pixel is either the image colour or the padding colour
+    colour = (200, 100, 50)
+    write_rec(tmp_path / 'train.rec', [3] * 16, [solid(colour)] * 16)
+    write_rec(tmp_path / 'test.rec', [3], [solid(colour)])
+    train, _ = get_loaders('cifar10', str(tmp_path), batch_size=16, backend=backend,
+                           workers=0, seed=1, pad='mean')
+    x = next(iter(train))[0].asnumpy()
+    mean, std = np.array([125.307, 122.950, 113.865]), np.array([62.993, 62.089, 66.705])
+    inside = (np.array(colour) - mean) / std
+    pad = (np.array([125, 123, 114]) - mean) / std   # the rounded mean colour, as the original
+    assert np.all(np.abs(pad) < 0.006)               # "zero after normalisation"
+    for c in range(3):
+        vals = x[:, c]
+        is_pad = np.abs(vals - pad[c]) < 1e-4
+        assert np.all(is_pad | (np.abs(vals - inside[c]) < 1e-4))
+    # crops are 32x32 windows of the 40x40 padded image: padding forms bands of <= 4 pixels
+    band = np.abs(x[:, 0] - pad[0]) < 1e-4
+    rows_pad = band.all(axis=2).sum(axis=1)
+    cols_pad = band.all(axis=1).sum(axis=1)
+    assert rows_pad.max() <= 4 and cols_pad.max() <= 4 and (rows_pad + cols_pad).max() > 0
+
+
+def test_svhn_has_no_augmentation(tmp_path):
+    rng = np.random.RandomState(0)
+    imgs = rng.randint(0, 256, (8, 32, 32, 3)).astype(np.uint8)
+    write_rec(tmp_path / 'train.rec', np.arange(8), imgs)
+    write_rec(tmp_path / 'test.rec', np.arange(8), imgs)
+    train, _ = get_loaders('svhn', str(tmp_path), batch_size=8, backend='recordio', seed=0)
+    x, y = next(iter(train))
+    for i, label in enumerate(y.asnumpy().astype(int)):
+        expect = L.normalize(imgs[label], get_preset('svhn'))
+        np.testing.assert_allclose(x.asnumpy()[i], expect, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the two loaders agree
+def test_validation_identical_between_loaders(cifar_dir):
+    folder, _, _ = cifar_dir
+    outs = []
+    for backend in L.BACKENDS:
+        _, val = get_loaders('cifar10', str(folder), batch_size=7, backend=backend, workers=2)
+        for _ in range(2):  # twice: a second epoch must give the same again
+            outs.append(np.concatenate([d.asnumpy() for d, _ in val]))
+    for o in outs[1:]:
+        np.testing.assert_allclose(o, outs[0], atol=1e-5)
+
+
+def test_imagenet_validation_identical_between_loaders(tmp_path):
+    # stored as the packer and the original store ImageNet (shorter side 480), where the
+    # fork's validation warp leaves no border inside the centre crop (the C++ loader's
+    # border colour differs from the fork's: tests/test_augment.py)
+    rng = np.random.RandomState(1)
+    imgs = [rng.randint(0, 256, shape + (3,)).astype(np.uint8)
+            for shape in ((480, 560), (611, 480), (480, 480))]
+    imgs = [cv2.GaussianBlur(im, (9, 9), 3) for im in imgs]   # photo-like, JPEG-friendly
+    write_rec(tmp_path / 'train.rec', [0, 1, 2], imgs, fmt='.jpg')
+    write_rec(tmp_path / 'val.rec', [0, 1, 2], imgs, fmt='.jpg')
+    outs = []
+    for backend in L.BACKENDS:
+        _, val = get_loaders('imagenet', str(tmp_path), batch_size=2, backend=backend,
+                             val_file='val.rec', workers=0)
+        outs.append(np.concatenate([d.asnumpy() for d, _ in val]))
+    assert outs[0].shape == (3, 3, 224, 224)
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-4)
+    train, _ = get_loaders('imagenet', str(tmp_path), batch_size=3, backend='gluon',
+                           val_file='val.rec', workers=0)
+    assert next(iter(train))[0].shape == (3, 3, 224, 224)
+    train, _ = get_loaders('imagenet', str(tmp_path), batch_size=3, backend='recordio',
+                           val_file='val.rec')
+    assert next(iter(train))[0].shape == (3, 3, 224, 224)
+
+
+@pytest.mark.parametrize('backend', L.BACKENDS)
+def test_training_epochs_are_full_and_deterministic(cifar_dir, backend):
+    folder, _, labels = cifar_dir
+    train, _ = get_loaders('cifar10', str(folder), batch_size=16, backend=backend, seed=5,
+                           workers=0)
+    assert train.epoch_size == 2 and len(train) == 2 and train.num_examples == 40
+    first = [(d.asnumpy(), l.asnumpy()) for d, l in train]
+    second = [(d.asnumpy(), l.asnumpy()) for d, l in train]
+    assert [d.shape[0] for d, _ in first] == [16, 16]
+    assert not np.array_equal(first[0][1], second[0][1])   # a new order each epoch
+    train.set_epoch(0)
+    again = [(d.asnumpy(), l.asnumpy()) for d, l in train]
+    for (a, b), (c, e) in zip(first, again):                 # ... that depends only on it
+        assert np.array_equal(a, c) and np.array_equal(b, e)
+
+
+@pytest.mark.parametrize('backend', L.BACKENDS)
+@pytest.mark.parametrize('parts', [2, 3])
+def test_partitions_cover_every_record_once(tmp_path, backend, parts):
+    n = 37
+    rng = np.random.RandomState(2)
+    write_rec(tmp_path / 'train.rec', np.arange(n), rng.randint(0, 256, (n, 32, 32, 3)))
+    preset = get_preset('svhn').replace(classes=n)
+    offsets = recordio.scan(str(tmp_path / 'train.rec'))
+    seen = []
+    for k in range(parts):
+        if backend == 'recordio':
+            loader = L.RecordIterLoader(str(tmp_path / 'train.rec'), offsets, preset, 1, True,
+                                        parts, k)
+        else:
+            loader = L.GluonLoader(str(tmp_path / 'train.rec'), offsets, preset, 1, True,
+                                   parts, k, workers=0)
+        got = [int(l.asscalar()) for _, l in loader]
+        assert len(got) == loader.part_examples
+        seen += got
+    assert sorted(seen) == list(range(n))
+
+
+def test_missing_file_names_path_and_command(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        get_loaders('cifar10', str(tmp_path))
+    assert str(tmp_path / 'train.rec') in str(err.value)
+    assert 'python -m fusenet_gluon.data.pack cifar10' in str(err.value)
+
+
+def test_random_bytes_rec_is_reported_not_aborted(tmp_path):
+    (tmp_path / 'train.rec').write_bytes(np.random.RandomState(0).bytes(4000))
+    write_rec(tmp_path / 'test.rec', [1], [solid((1, 2, 3))])
+    with pytest.raises(DataError) as err:
+        get_loaders('cifar10', str(tmp_path))
+    assert 'train.rec' in str(err.value) and 'record 0' in str(err.value)
+
+
+def test_wrong_size_and_bad_label_name_the_record(tmp_path):
+    write_rec(tmp_path / 'train.rec', [1, 2, 3], [solid((9, 9, 9)), solid((9, 9, 9), 28),
+                                                  solid((9, 9, 9))])
+    write_rec(tmp_path / 'test.rec', [1, 12], [solid((9, 9, 9)), solid((9, 9, 9))])
+    with pytest.raises(DataError, match=r'record 1 is a 28x28 image'):
+        get_loaders('cifar10', str(tmp_path))
+    with pytest.raises(DataError, match=r'record 1 has label 12'):
+        L.check_file(str(tmp_path / 'test.rec'), get_preset('cifar10'))
+
+
+def test_training_script_reports_corrupt_data_cleanly(tmp_path):
+    (tmp_path / 'train.rec').write_bytes(b'\x00' * 100)
+    write_rec(tmp_path / 'test.rec', [1], [solid((1, 2, 3))])
+    r = run_cli('train_cifar.py', '--data-dir', str(tmp_path), '--gpus', '',
+                '--model-prefix', str(tmp_path / 'm'), '--num-epochs', '1')
+    assert r.returncode == 2 and 'record 0' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_other_image_formats_and_undecodable_payloads(tmp_path):
+    write_rec(tmp_path / 'bmp.rec', [1, 2], [solid((10, 20, 30))] * 2, fmt='.bmp')
+    assert len(L.check_file(str(tmp_path / 'bmp.rec'), get_preset('cifar10'))) == 2
+    header = mx.recordio.IRHeader(0, 1.0, 0, 0)
+    writer = mx.recordio.MXRecordIO(str(tmp_path / 'junk.rec'), 'w')
+    writer.write(mx.recordio.pack(header, b'not an image at all'))
+    writer.close()
+    with pytest.raises(DataError, match='record 0 does not hold an image'):
+        L.check_file(str(tmp_path / 'junk.rec'), get_preset('cifar10'))

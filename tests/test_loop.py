@@ -1,8 +1,7 @@
-"""training.loop: a signal during validation stops the run after saving that epoch, what a
-run's log says (one start line with the precision, what --num-examples makes of an epoch,
-progress in short epochs, the rank of a worker), and the named resume point."""
+"""fusenet_gluon.training.loop: a signal during validation stops the run after saving that
+epoch, and what a run's log says (one start line with the precision, what --num-examples
+makes of an epoch, progress in short epochs)."""
 import json
-import logging
 import os
 import signal
 
@@ -10,8 +9,7 @@ import pytest
 
 from conftest import make_toy_records
 from fusenet_gluon import training
-from fusenet_gluon.training import checkpoint, loop
-from fusenet_gluon.training.console import close_logging, setup_logging
+from fusenet_gluon.training import loop
 
 
 def argv(data, prefix, *extra):
@@ -102,29 +100,6 @@ def test_the_precision_in_words():
                                                     (7, 3, 7)])
 def test_log_interval(given, epoch_size, every):
     assert loop.log_interval(given, epoch_size) == every
-
-
-def test_a_workers_log_lines_carry_its_rank(tmp_path, capsys):
-    logger = setup_logging(str(tmp_path / 'w.log'), rank=1)
-    logger.info('hello')
-    close_logging(logger)
-    assert open(str(tmp_path / 'w.log')).read().rstrip().endswith('[rank 1] hello')
-    logger = setup_logging(str(tmp_path / 'one.log'))
-    logger.info('hello')
-    close_logging(logger)
-    assert '[rank' not in open(str(tmp_path / 'one.log')).read()
-
-
-def test_the_resume_point_is_named(tmp_path):
-    files = checkpoint.RunFiles(str(tmp_path / 'm'))
-    with open(files.state(3), 'w') as f:
-        json.dump(dict(epoch=3, complete=False, batches_done=4, num_update=20, seed=1,
-                       epoch_metrics=dict(n=1, loss=0, top1=0, top5=0, seen=1,
-                                          train_time=1)), f)
-    point = checkpoint.resume_point(files, 3, 10, logging.getLogger('test'))
-    assert (point.epoch, point.skip_batches, point.num_update) == (2, 4, 20)
-    assert point.states_file is None and point.epoch_metrics['seen'] == 1
-    assert checkpoint.ResumePoint.FRESH.epoch == 0
 
 
 def test_amp_names_bfloat16_and_no_stray_symbol_warning(tmp_path):

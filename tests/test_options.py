@@ -1,16 +1,17 @@
-"""training.options: a resume takes its seed and settings from the checkpoint, a used model
-prefix is never written over without --force, and the prefix and --load-epoch are checked
-before any work, each mistake in one line."""
+"""fusenet_gluon.training.options: a resume takes its seed and settings from the checkpoint,
+a used model prefix is never written over without --force, and the prefix and --load-epoch
+are checked before any work, each mistake in one line; the flags' defaults (schedule, run
+folder, data preset, loader and pad colour) and their help."""
 import json
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from conftest import ROOT, make_toy_records
+from conftest import ROOT, make_toy_records, run
 from fusenet_gluon import training
+from fusenet_gluon.spec import NetworkSpec
 from fusenet_gluon.training.options import CARRIED
 
 
@@ -155,3 +156,150 @@ def test_model_prefix_mistakes_name_the_flag(data, tmp_path):
 def test_the_explicit_flags_are_known():
     args = training.build_parser().parse_args(['--lr', '0.1', '--amp'])
     assert args.explicit == {'lr', 'amp'}      # --lr at its default value is still given
+
+
+def train_cifar(*argv):
+    return run('train_cifar.py', '--gpus', '', '--network', 'cross', '--depth', '14',
+               '--batch-size', '16', '--num-epochs', '1', '--no-plot', '--rand-seed', '1',
+               *argv)
+
+
+def test_packed_digits_train_with_the_digits_preset(tmp_path):
+    data = str(tmp_path / 'digits')
+    r = run('-m', 'fusenet_gluon.data.pack', 'digits', data)
+    assert r.returncode == 0, r.stderr
+    assert json.load(open(os.path.join(data, 'dataset.json')))['dataset'] == 'digits'
+    prefix = str(tmp_path / 'm')
+    r = train_cifar('--data-dir', data, '--model-prefix', prefix, '--num-examples', '32')
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert json.load(open(prefix + '-run.json'))['dataset'] == 'digits'
+    # asked for another preset: done as asked, with a note naming both
+    r = train_cifar('--data-dir', data, '--dataset', 'cifar10', '--model-prefix', prefix + '2',
+                    '--num-examples', '32')
+    assert r.returncode == 0 and 'note: --dataset cifar10, but' in r.stdout and 'digits' in r.stdout
+    assert json.load(open(prefix + '2-run.json'))['dataset'] == 'cifar10'
+
+
+def test_default_run_folder_is_named_by_what_is_built(tmp_path):
+    r = train_cifar('--depth', '15', '--log-dir', str(tmp_path), '--num-examples', '32')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'builds the same cross as num_depth 14' in r.stdout
+    assert os.path.isdir(str(tmp_path / 'digits' / 'cross_d14w1'))
+    assert not os.path.exists(str(tmp_path / 'digits' / 'cross_d15w1'))
+    log = open(str(tmp_path / 'digits' / 'cross_d14w1' / 'model.log')).read()
+    assert 'lr 0.1, constant (no step within 1 epochs)' in log     # 1 epoch: no step fires
+    assert NetworkSpec('cross', 15).tag == 'cross_d14w1'
+    assert NetworkSpec('cross', 110).tag == 'cross_d110w1'
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--lr', 'nan'], '--lr must be a number > 0, got nan'),
+    (['--lr', '-1'], '--lr must be a number > 0'),
+    (['--momentum', '1'], '--momentum must be a number >= 0 and < 1'),
+    (['--wd', '-0.1'], '--wd must be a number >= 0'),
+    (['--checkpoint-epochs', '0'], '--checkpoint-epochs must be at least 1'),
+    (['--num-examples', '0'], '--num-examples must be at least 1'),
+])
+def test_bad_numbers_get_one_line_before_any_work(tmp_path, argv, message):
+    r = train_cifar('--model-prefix', str(tmp_path / 'm' / 'm'), *argv)
+    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not os.path.exists(str(tmp_path / 'm'))
+
+
+def test_a_run_failing_before_training_leaves_nothing(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    r = train_cifar('--data-dir', str(empty), '--model-prefix', str(tmp_path / 'run' / 'm'))
+    assert r.returncode == 2 and 'make one with: python -m fusenet_gluon.data.pack' in r.stderr
+    assert not os.path.exists(str(tmp_path / 'run'))
+
+
+def test_load_epoch_lists_only_checkpoints(tmp_path):
+    data = tmp_path / 'toy'
+    make_toy_records(data)
+    prefix = str(tmp_path / 'm')
+    assert train_cifar('--data-dir', str(data), '--model-prefix', prefix).returncode == 0
+    assert os.path.exists(prefix + '-deploy-0000.params')
+    r = train_cifar('--data-dir', str(data), '--model-prefix', prefix, '--load-epoch', '99')
+    assert r.returncode == 2 and 'checkpoints there: m-0001.params)' in r.stderr, r.stderr
+
+
+def test_help_states_each_default_once():
+    for script in ('train_cifar.py', 'train_imagenet.py'):
+        r = run(script, '--help')
+        assert r.returncode == 0 and '(default: None)' not in r.stdout
+        assert r.stdout.count('(default:') == len(set(
+            line for line in r.stdout.splitlines() if '(default:' in line))
+        assert 'NAG momentum' in r.stdout
+
+
+def resolved(argv, imagenet=False):
+    return training.resolve(training.build_parser(imagenet).parse_args(argv + ['--gpus', '']),
+                            imagenet)
+
+
+def test_default_lr_steps_are_the_originals():
+    cfg = resolved(['--data-dir', 'x'])
+    assert cfg.num_epochs == 400 and cfg.lr_steps == [200, 300, 350]
+    assert cfg.checkpoint_epochs == 50 and cfg.batch_size == 64 and cfg.spec.depth == 62
+    cfg = resolved([], imagenet=True)
+    assert cfg.num_epochs == 120 and cfg.lr_steps == [30, 60, 90]
+    assert (cfg.train_file, cfg.val_file) == ('imagenet_train.rec', 'imagenet_val.rec')
+    cfg = resolved(['--lr-epoch-step', '40'], imagenet=True)
+    assert cfg.lr_steps == [40, 80]
+    assert cfg.checkpoint_epochs == 5 and cfg.batch_size == 256
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--depth', '10'], '>= 14'),
+    (['--network', 'densenet'], 'unknown model'),
+    (['--gpus', 'x'], 'comma list of GPU ids'),
+    (['--gpus', '0'], 'not available'),
+    (['--load-epoch', '7'], 'cannot resume'),
+    (['--dtype', 'float16', '--gpus', ''], 'need GPUs'),
+    (['--batch-size', '0'], 'at least 1'),
+    (['--dataset', 'cifar100', '--data-dir', None], 'needs --data-dir'),
+    (['--kv-store', 'dist_sync'], 'needs a parameter-server job'),
+    (['--kv-store', 'dist'], "invalid choice: 'dist'"),
+    (['--batch-size', '64'], '--batch-size 64 is more than the 48 training images'),
+])
+def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
+    base = ['--data-dir', toy_dir, '--model-prefix', str(tmp_path / 'm'), '--num-epochs', '1']
+    if None in argv:  # the case without a data folder
+        argv, base = argv[:-2], base[2:]
+    if '--gpus' not in argv:
+        base += ['--gpus', '']
+    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
+    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert not os.path.exists(str(tmp_path / 'm-run.json'))
+
+
+def test_help_documents_the_flags():
+    r = subprocess.run([sys.executable, 'train_cifar.py', '--help'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    for flag in ('--network', '--depth', '--widen-factor', '--dataset', '--data-dir',
+                 '--train-dataset', '--val-dataset', '--gpus', '--batch-size', '--num-epochs',
+                 '--num-examples', '--lr', '--lr-factor', '--lr-steps', '--log-iters',
+                 '--model-prefix', '--load-epoch', '--checkpoint-epochs', '--rand-seed',
+                 '--kv-store', '--exp-name', '--log-dir'):
+        assert flag in r.stdout
+    r = subprocess.run([sys.executable, 'train_imagenet.py', '--help'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert '--fb-mean' in r.stdout and '--blocks' in r.stdout
+
+
+def test_training_says_which_loader_is_exact_and_takes_the_pad_colour(tmp_path):
+    from fusenet_gluon import training
+
+    def resolve(argv, imagenet=False):
+        args = training.build_parser(imagenet).parse_args(argv + ['--gpus', ''])
+        return training.resolve(args, imagenet)
+    assert any('--loader gluon' in n for n in resolve([], True).notes)
+    assert not any('not exact' in n for n in resolve(['--loader', 'gluon'], True).notes)
+    cfg = resolve(['--data-dir', str(tmp_path), '--pad-colour', 'mean'])
+    assert cfg.preset.augment.fill == 'mean'
+    assert resolve(['--data-dir', str(tmp_path)]).preset.augment.fill == 'white'
+    with pytest.raises(ValueError, match='svhn has no pad'):
+        resolve(['--data-dir', str(tmp_path), '--dataset', 'svhn', '--pad-colour', 'mean'])

@@ -1,4 +1,5 @@
-"""The deployment exports: INT8 calibrated on real records, and the oneDNN-fused float32.
+"""fusenet_gluon.quantize (and deploy, convert's quantize subcommand): the deployment exports,
+INT8 calibrated on real records, and the oneDNN-fused float32.
 
 The accuracy of the INT8 model is computed here from the test records with this file's
 own decoding and normalisation (NumPy), and the model is read by plain MXNet only
@@ -13,11 +14,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from fusenet_gluon import arch, convert, quantize as Q
 from fusenet_gluon.model_zoo import from_spec
 from fusenet_gluon.spec import NetworkSpec
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the digits' statistics as docs/reference.md (section 3.1) gives them
 DIGITS_MEAN, DIGITS_STD = 77.865, 82.534
 

@@ -1,16 +1,21 @@
-"""The study: errors of an ensemble's components, of the ensemble and of its leave-one-out
-sub-ensembles by hand; Fashion-MNIST-format data packed from idx files the test writes."""
-import gzip
+"""fusenet_gluon.study: errors of an ensemble's components, of the ensemble and of its
+leave-one-out sub-ensembles by hand; the study's commands end to end; and its runs as
+RunConfigs made in Python, each training the network its name says, with the training
+command line's flags and defaults."""
+import argparse
 import json
-import os
-import struct
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
-from fusenet_gluon.study import ensemble_errors
+from fusenet_gluon import arch
+from fusenet_gluon.spec import NetworkSpec
+from fusenet_gluon.study import STUDY_EPOCHS, Study, _experiment_args, ensemble_errors
+from fusenet_gluon.training import build_parser
+from fusenet_gluon.utils import UserError
 
 
 def test_errors_of_components_ensemble_and_leave_one_out_by_hand():
@@ -26,68 +31,6 @@ def test_errors_of_components_ensemble_and_leave_one_out_by_hand():
     # without B: A, C -> (0.55 .45), (0.45 .55), (.525 .475), (.6 .4) -> wrong 2,3,4 = 75
     # without C: A, B -> (.65 .35), (.75 .25), (.45 .55), (.55 .45) -> wrong 4 = 25
     assert out['leave_one_out'] == {'A': 75.0, 'B': 75.0, 'C': 25.0}
-
-
-def write_idx(path, array):
-    head = b'\x00\x00\x08' + bytes([array.ndim]) + struct.pack('>%dI' % array.ndim, *array.shape)
-    opener = gzip.open if path.endswith('.gz') else open
-    with opener(path, 'wb') as f:
-        f.write(head + array.astype(np.uint8).tobytes())
-
-
-def test_pack_mnist_idx_pads_to_32x32_rgb(tmp_path):
-    rng = np.random.RandomState(0)
-    src = tmp_path / 'idx'
-    src.mkdir()
-    images = {'train': rng.randint(0, 256, (20, 28, 28)), 'test': rng.randint(0, 256, (6, 28, 28))}
-    labels = {'train': np.arange(20) % 10, 'test': np.arange(6) % 10}
-    write_idx(str(src / 'train-images-idx3-ubyte.gz'), images['train'])
-    write_idx(str(src / 'train-labels-idx1-ubyte.gz'), labels['train'])
-    write_idx(str(src / 't10k-images-idx3-ubyte'), images['test'])       # not gzipped
-    write_idx(str(src / 't10k-labels-idx1-ubyte'), labels['test'])
-    out = str(tmp_path / 'fm')
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.data.pack', 'mnist-idx', str(src),
-                        out], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert json.load(open(os.path.join(out, 'dataset.json')))['dataset'] == 'fashion-mnist'
-    import mxnet as mx
-    rec = mx.recordio.MXIndexedRecordIO(os.path.join(out, 'train.idx'),
-                                        os.path.join(out, 'train.rec'), 'r')
-    header, img = mx.recordio.unpack_img(rec.read_idx(3))
-    assert img.shape == (32, 32, 3) and header.label == 3
-    assert np.array_equal(img[2:30, 2:30, 0], images['train'][3])      # every pixel kept
-    assert img[:2].max() == 0 and img[:, :2].max() == 0 and img[30:].max() == 0
-    assert np.array_equal(img[..., 0], img[..., 2])
-    (src / 't10k-labels-idx1-ubyte').write_bytes(b'\x00\x00\x09\x01junk')
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.data.pack', 'mnist-idx', str(src),
-                        str(tmp_path / 'x')], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and 'not an idx file' in r.stderr and 'Traceback' not in r.stderr
-
-
-def test_the_papers_numbers_are_the_reference_docs():
-    """fusenet_gluon/paper.py against docs/reference.md section 4.1."""
-    from conftest import REFERENCE
-    from fusenet_gluon import paper
-    text = open(REFERENCE).read()
-    text = text[text.index('### 4.1'):]
-
-    def rows(title):
-        part = text[text.index(title):]
-        part = part[:part.index('\n\n', part.index('|---'))]
-        return [[c.strip() for c in line.strip('|').split('|')]
-                for line in part.splitlines() if line.startswith('| ') and '---' not in line]
-    t1 = rows('Table 1,')
-    depths = [int(d) for d in t1[0][1:]]
-    assert {d: (float(f), float(e)) for d, f, e in zip(depths, t1[1][1:], t1[2][1:])} == \
-        paper.TABLE1
-    t3 = rows('Table 3,')
-    assert {int(r[0]): tuple(float(v) for v in r[1:]) for r in t3[1:]} == paper.TABLE3
-    t2 = rows('Table 2,')
-    got = {}
-    for r in t2[1:]:
-        got.setdefault(int(r[0]), {})[r[1]] = tuple(None if v == 'fail' else float(v)
-                                                     for v in r[2:])
-    assert got == paper.TABLE2
 
 
 def test_study_commands_train_once_and_share_their_runs(tmp_path):
@@ -121,3 +64,41 @@ def test_study_commands_train_once_and_share_their_runs(tmp_path):
     assert r.returncode == 2 and 'not a checkpoint of the ensemble' in r.stderr
     r = study('table3', *common[:1], '4', *common[2:])
     assert r.returncode == 2 and 'num_depth >= 5' in r.stderr and 'Traceback' not in r.stderr
+
+
+def study_args(tmp_path, *argv):
+    parser = argparse.ArgumentParser()
+    _experiment_args(parser)
+    return parser.parse_args(['--out', str(tmp_path)] + list(argv))
+
+
+@pytest.mark.parametrize('spec', [
+    NetworkSpec(arch.ENSEMBLE, 8, share_weights=False),              # Table 2, W/O
+    NetworkSpec(arch.ENSEMBLE, 8, components=('LLL', 'RLL', 'LRL', 'RRL', 'LLR', 'RLR',
+                                              'LRR')),                # Figure 5, Ensemble-7
+    NetworkSpec('fuse3', 14, widen_factor=2)])
+def test_each_run_trains_the_network_its_name_says(tmp_path, spec):
+    args = study_args(tmp_path, '--batch-size', '16', '--lr-steps', '3,4', '--cpu-devices', '2',
+                      '--gpus', '')
+    cfg = Study(args).config(spec, run=3)
+    assert cfg.spec == spec and cfg.seed == 3 and cfg.num_epochs == STUDY_EPOCHS == 20
+    assert cfg.files.prefix == str(tmp_path / ('%s_r3' % spec.tag) / 'model')
+    assert (cfg.batch_size, cfg.lr_steps, len(cfg.contexts)) == (16, [3, 4], 2)
+
+
+def test_the_study_flags_are_the_training_flags(tmp_path):
+    """Same defaults as train_cifar.py, but for the epochs (a study's runs are short) and
+    the CPU devices (a study takes the fastest, --cpu-devices auto)."""
+    args = study_args(tmp_path)
+    train = build_parser().parse_args([])
+    for dest in ('gpus', 'batch_size', 'dataset', 'num_examples', 'amp'):
+        assert getattr(args, dest) == getattr(train, dest), dest
+    assert args.cpu_devices == 'auto' and train.cpu_devices == 1
+    with pytest.raises(SystemExit):   # argparse refuses an unknown preset, as training does
+        study_args(tmp_path, '--dataset', 'mnist')
+
+
+def test_a_bad_flag_is_the_training_command_lines_error(tmp_path):
+    args = study_args(tmp_path, '--batch-size', '0')
+    with pytest.raises(UserError, match='--batch-size must be at least 1'):
+        Study(args).config(NetworkSpec('fuse3', 8), run=1)

@@ -1,5 +1,8 @@
-"""The training loop: learning, the schedule, checkpoints, exact resume (also after a
-signal mid-epoch), metrics and log lines, NaN handling, errors, and dist_sync on loopback."""
+"""fusenet_gluon.training end to end, through train_cifar.py, train_imagenet.py and
+fusenet_gluon.launch (modules training.cli, loop, checkpoint, distributed): learning,
+checkpoints, exact resume (also after a signal mid-epoch), metrics and log lines, NaN
+handling, AMP's refusal, progress, ImageNet on tiny data, and dist_sync/dist_async on
+loopback."""
 import json
 import math
 import os
@@ -16,7 +19,7 @@ import pytest
 
 from conftest import ROOT, make_toy_records
 from fusenet_gluon import get_model, training, upstream
-from fusenet_gluon.results import summarize, table
+from fusenet_gluon.data.recordio import write_records
 
 
 def train(toy_dir, prefix, *extra):
@@ -44,31 +47,6 @@ def test_training_lowers_the_loss(toy_dir, tmp_path):
     m = metrics(prefix)
     assert len(m) == 3 and m[-1]['train_loss'] < m[0]['train_loss']
     assert m[-1]['val_acc'] > 0.5           # 4 colour classes are easy
-
-
-def test_schedule_fires_at_update_counts():
-    sched = training.make_scheduler(0.1, epoch_size=10, num_epochs=4, steps=[2, 3],
-                                    factor=0.1)
-    # MXNet counts updates from 1; the lr drops once the update count passes 20, then 30
-    got = [sched(n) for n in (1, 20, 21, 30, 31, 40)]
-    np.testing.assert_allclose(got, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
-
-
-def resolved(argv, imagenet=False):
-    return training.resolve(training.build_parser(imagenet).parse_args(argv + ['--gpus', '']),
-                            imagenet)
-
-
-def test_default_lr_steps_are_the_originals():
-    cfg = resolved(['--data-dir', 'x'])
-    assert cfg.num_epochs == 400 and cfg.lr_steps == [200, 300, 350]
-    assert cfg.checkpoint_epochs == 50 and cfg.batch_size == 64 and cfg.spec.depth == 62
-    cfg = resolved([], imagenet=True)
-    assert cfg.num_epochs == 120 and cfg.lr_steps == [30, 60, 90]
-    assert (cfg.train_file, cfg.val_file) == ('imagenet_train.rec', 'imagenet_val.rec')
-    cfg = resolved(['--lr-epoch-step', '40'], imagenet=True)
-    assert cfg.lr_steps == [40, 80]
-    assert cfg.checkpoint_epochs == 5 and cfg.batch_size == 256
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -177,32 +155,6 @@ def test_nan_stops_the_run_cleanly(toy_dir, tmp_path):
     assert not os.path.exists('%s-%04d.params' % (prefix, epoch + 1))
 
 
-@pytest.mark.parametrize('argv,message', [
-    (['--depth', '10'], '>= 14'),
-    (['--network', 'densenet'], 'unknown model'),
-    (['--gpus', 'x'], 'comma list of GPU ids'),
-    (['--gpus', '0'], 'not available'),
-    (['--load-epoch', '7'], 'cannot resume'),
-    (['--dtype', 'float16', '--gpus', ''], 'need GPUs'),
-    (['--batch-size', '0'], 'at least 1'),
-    (['--dataset', 'cifar100', '--data-dir', None], 'needs --data-dir'),
-    (['--kv-store', 'dist_sync'], 'needs a parameter-server job'),
-    (['--kv-store', 'dist'], "invalid choice: 'dist'"),
-    (['--batch-size', '64'], '--batch-size 64 is more than the 48 training images'),
-])
-def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
-    base = ['--data-dir', toy_dir, '--model-prefix', str(tmp_path / 'm'), '--num-epochs', '1']
-    if None in argv:  # the case without a data folder
-        argv, base = argv[:-2], base[2:]
-    if '--gpus' not in argv:
-        base += ['--gpus', '']
-    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
-    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
-    assert not os.path.exists(str(tmp_path / 'm-run.json'))
-
-
 def amp_run(toy_dir, prefix, **env):
     return subprocess.run([sys.executable, 'train_cifar.py', '--amp', '--data-dir', toy_dir,
                            '--gpus', '', '--num-epochs', '1', '--batch-size', '16',
@@ -229,41 +181,6 @@ def test_amp_trains_in_bfloat16_where_the_cpu_has_it(toy_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     last = json.loads(open(str(tmp_path / 'm-metrics.jsonl')).read().splitlines()[-1])
     assert last['epoch'] == 1 and math.isfinite(last['train_loss'])
-
-
-def test_help_documents_the_flags():
-    r = subprocess.run([sys.executable, 'train_cifar.py', '--help'], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    for flag in ('--network', '--depth', '--widen-factor', '--dataset', '--data-dir',
-                 '--train-dataset', '--val-dataset', '--gpus', '--batch-size', '--num-epochs',
-                 '--num-examples', '--lr', '--lr-factor', '--lr-steps', '--log-iters',
-                 '--model-prefix', '--load-epoch', '--checkpoint-epochs', '--rand-seed',
-                 '--kv-store', '--exp-name', '--log-dir'):
-        assert flag in r.stdout
-    r = subprocess.run([sys.executable, 'train_imagenet.py', '--help'], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert '--fb-mean' in r.stdout and '--blocks' in r.stdout
-
-
-def test_results_summary_by_hand(tmp_path):
-    paths = []
-    for i, acc in enumerate([0.95, 0.94, 0.90]):    # test errors 5, 6 and 10 %
-        p = tmp_path / ('r%d' % i) / 'm-metrics.jsonl'
-        p.parent.mkdir()
-        p.write_text(json.dumps(dict(epoch=3, lr=0.1, train_loss=1, train_acc=0.5, val_loss=1,
-                                     val_acc=acc, time_s=1, img_per_s=1)) + '\n')
-        (p.parent / 'm-run.json').write_text(json.dumps(dict(network='cross', depth=110,
-                                                             widen_factor=1)))
-        paths.append(str(p))
-    # median 6, mean 7, population std sqrt(14/3) = 2.16, best 5
-    assert summarize([5, 6, 10]) == '6.00 (7.00 +/- 2.16, 5.00)'
-    assert 'cross d110 w1' in table(paths) and '6.00 (7.00 +/- 2.16, 5.00)' in table(paths)
-    out = str(tmp_path / 'curves.png')
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.results', str(tmp_path),
-                        '--plot', out, '--min-accuracy', '92'], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 1 and 'does NOT meet' in r.stdout
-    assert open(out, 'rb').read(4) == b'\x89PNG'
 
 
 def launch_training(data_dir, prefix, kv_store, *extra, timeout=150):
@@ -381,52 +298,6 @@ def test_dist_async_updates_on_the_servers_and_resumes(toy_dir, tmp_path):
     assert [m['epoch'] for m in metrics(prefix)] == [1, 2, 3]
 
 
-FAKE_SSH = """#!/bin/bash
-# stand-in for ssh: drop the options and the host (logged), run the remote command here
-while [[ "$1" == -* ]]; do if [[ "$1" == -o ]]; then shift 2; else shift; fi; done
-echo "$1" >> "$FAKE_SSH_LOG"
-shift
-exec bash -c "$*"
-"""
-
-KV_JOB = """import json, os, sys, mxnet as mx
-kv = mx.kv.create('dist_sync')
-kv.init(3, mx.nd.zeros((2,)))
-out = mx.nd.zeros((2,))
-kv.pushpull(3, mx.nd.ones((2,)) * (kv.rank + 1), out=out)
-with open(sys.argv[1] + '.%d' % kv.rank, 'w') as f:
-    json.dump([out.asnumpy().tolist(), os.getcwd(), sys.argv[2]], f)
-"""
-
-
-def test_launcher_over_ssh_with_a_stand_in(tmp_path):
-    """--hosts: the remote command line (directory, DMLC_* variables, quoting, {rank}) forms
-    a working job; ssh itself is replaced by a script that runs the command here."""
-    bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    (bin_dir / 'ssh').write_text(FAKE_SSH)
-    (bin_dir / 'ssh').chmod(0o755)
-    (tmp_path / 'hosts.txt').write_text('nodeA\n# a comment\nnodeB\n')
-    (tmp_path / 'job.py').write_text(KV_JOB)
-    env = dict(os.environ, PATH='%s:%s' % (bin_dir, os.environ['PATH']),
-               FAKE_SSH_LOG=str(tmp_path / 'ssh.log'))
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
-                        '--hosts', str(tmp_path / 'hosts.txt'), '--scheduler-host',
-                        '127.0.0.1', '--timeout', '100', '--', sys.executable,
-                        str(tmp_path / 'job.py'), str(tmp_path / 'out'), "it's {rank}"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    args = set()
-    for rank in (0, 1):  # the kvstore's ranks, which ps-lite assigns: not {rank}'s order
-        summed, cwd, arg = json.load(open(str(tmp_path / ('out.%d' % rank))))
-        assert summed == [3.0, 3.0]  # 1 + 2 from the two workers
-        assert os.path.samefile(cwd, ROOT)
-        args.add(arg)
-    assert args == {"it's 0", "it's 1"}
-    # one server and two workers, round robin over the hosts
-    assert sorted(open(str(tmp_path / 'ssh.log')).read().split()) == ['nodeA', 'nodeA', 'nodeB']
-
-
 def test_a_worker_failing_after_joining_ends_the_job(toy_dir, tmp_path):
     """Worker 1 finds no training data after the job has formed: it leaves at once (not
     through MXNet's exit-time barrier, which the other worker never reaches), and the job
@@ -444,46 +315,6 @@ def test_a_worker_failing_after_joining_ends_the_job(toy_dir, tmp_path):
     assert 'a worker exited with status 2' in r.stderr and time.time() - start < 60
 
 
-def test_launcher_stops_everything_when_a_worker_fails(tmp_path):
-    start = time.time()
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1',
-                        '--', sys.executable, '-c', 'import sys; sys.exit(int("{rank}") + 3)'],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode in (3, 4) and 'stopping the job' in r.stderr
-    assert time.time() - start < 60
-
-
-def test_fast_trainer_is_bit_identical_to_gluon_trainer(tmp_path):
-    from mxnet import autograd, gluon
-    from fusenet_gluon.optim import FastTrainer
-    x = mx.nd.random.uniform(shape=(8, 3, 32, 32))
-    y = mx.nd.array(np.arange(8) % 10)
-    nets = []
-    for cls in (gluon.Trainer, FastTrainer):
-        mx.random.seed(0)
-        net = get_model('cross', depth=14)
-        net.initialize(training.initializer())
-        net.hybridize(static_alloc=True, static_shape=True)
-        sched = mx.lr_scheduler.MultiFactorScheduler([2, 4], 0.1, base_lr=0.1)
-        tr = cls(net.collect_params(), 'nag', dict(learning_rate=0.1, momentum=0.9, wd=1e-4,
-                                                   lr_scheduler=sched), kvstore=None)
-        loss = gluon.loss.SoftmaxCrossEntropyLoss()
-        for step in range(6):
-            if step == 3:  # states written by one trainer load into the other
-                tr.save_states(str(tmp_path / ('%s.states' % cls.__name__)))
-                tr.load_states(str(tmp_path / ('%s.states' % cls.__name__)))
-            with autograd.record():
-                l = loss(net(x), y)
-            l.backward()
-            tr.step(8)
-        assert tr._optimizer.num_update == 6 and abs(tr.learning_rate - 0.001) < 1e-12
-        nets.append({k: p.data().asnumpy() for k, p in net.collect_params().items()})
-        with pytest.raises(UserWarning):  # a step without backward is refused, as by Gluon
-            tr.step(8)
-    for k in nets[0]:
-        assert np.array_equal(nets[0][k], nets[1][k]), k
-
-
 @pytest.mark.parametrize('extra', [
     ['--lr-mode', 'cosine', '--warmup-epochs', '1'],
     ['--label-smoothing', '0.1', '--mixup', '0.2'],
@@ -496,17 +327,6 @@ def test_options_beyond_the_original_train(toy_dir, tmp_path, extra):
     assert len(m) == 2 and all(np.isfinite(r['train_loss']) for r in m)
     if extra[:2] == ['--lr-mode', 'cosine']:
         assert m[0]['lr'] <= 0.1 + 1e-9 and m[1]['lr'] < m[0]['lr']  # warmed up, then decays
-
-
-def test_warmup_and_cosine_schedule_by_hand():
-    common = dict(epoch_size=10, num_epochs=4, steps=[3], warmup_epochs=1)
-    sched = training.make_scheduler(0.1, **common)   # 10 warmup updates, step at 30
-    np.testing.assert_allclose([sched(0), sched(5), sched(10), sched(31)],
-                               [0.0, 0.05, 0.1, 0.01], atol=1e-12)
-    sched = training.make_scheduler(0.1, mode='cosine', **common)   # 40 updates, 10 of warmup
-    # halfway through the cosine part (update 25): 0.1 * (1 + cos(pi/2)) / 2 = 0.05
-    np.testing.assert_allclose([sched(5), sched(25), sched(40)], [0.05, 0.05, 0.0],
-                               atol=1e-9)
 
 
 def test_progress_bar_on_a_terminal_and_none_in_a_pipe(toy_dir, tmp_path):
@@ -557,3 +377,22 @@ def test_a_resumed_run_follows_the_schedule_of_its_own_flags(tmp_path):
     lr_a, lr_b = [r['lr'] for r in metrics(a)], [r['lr'] for r in metrics(b)]
     np.testing.assert_allclose(lr_b[2:], lr_a[2:])
     np.testing.assert_allclose(lr_a, [0.1, 0.1, 0.01, 0.001])
+
+
+def test_train_imagenet_end_to_end(tmp_path):
+    rng = np.random.RandomState(0)
+    imgs = [rng.randint(0, 256, (270, 300, 3)).astype(np.uint8) for _ in range(8)]
+    for name in ('imagenet_train', 'imagenet_val'):   # the original's file names
+        write_records(str(tmp_path / (name + '.rec')), zip(range(8), imgs), img_fmt='.jpg')
+    prefix = str(tmp_path / 'm')
+    r = subprocess.run([sys.executable, 'train_imagenet.py', '--data-dir', str(tmp_path),
+                        '--blocks', '1,1,1,1', '--batch-size', '4', '--num-epochs', '1',
+                        '--gpus', '', '--model-prefix', prefix, '--no-plot', '--log-iters',
+                        '1', '--rand-seed', '0'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rec = json.loads(open(prefix + '-metrics.jsonl').readline())
+    assert 'val_top5' in rec and rec['epoch'] == 1
+    assert 'top5: ' in open(prefix + '.log').read()
+    sym, arg, aux = mx.model.load_checkpoint(prefix, 1)
+    assert arg['fc_score_weight'].shape == (1000, 4096) and 'g4_b1_deep1r_conv3_weight' in arg

@@ -1,6 +1,7 @@
-"""The Gluon loader's transform Blocks against a NumPy/OpenCV transcription of the authors'
-MXNet fork (zlmzju/mxnet, branch fusenet, 271cac1f, src/io/image_aug_default.cc,
-``DefaultImageAugmenter::Process``) on fixed draws, and against MXNet 1.9.1's C++.
+"""fusenet_gluon.data.transforms: the Gluon loader's transform Blocks against a NumPy/OpenCV
+transcription of the authors' MXNet fork (zlmzju/mxnet, branch fusenet, 271cac1f,
+src/io/image_aug_default.cc, ``DefaultImageAugmenter::Process``) on fixed draws, and against
+MXNet 1.9.1's C++.
 
 The transcription follows the fork's code path as docs/reference.md section 3 states it:
 the affine warp (rotation and shear 0: a = cos 0, b = sin 0, shear s = 0) with
@@ -10,14 +11,12 @@ hs = 2 scale / (1 + ratio), ws = ratio hs, size scale * (cols, rows) clipped to
 the HLS offsets {h, l, s} clipped at (180, 255, 255); everything on BGR images, in float32
 where the C++ is float.
 """
-import os
-
 import cv2
 import mxnet as mx
 import numpy as np
 import pytest
 
-from fusenet_gluon.data import augment, get_preset, recordio
+from fusenet_gluon.data import get_preset, recordio
 from fusenet_gluon.data.transforms import (HSLJitter, Normalize, RandomPadCrop,
                                            ScaleAspectWarp, seed_sample)
 
@@ -213,17 +212,3 @@ def test_a_samples_augmentation_repeats_with_its_seed():
         outs.append(t(img))
     assert outs[0].shape == (3, 224, 224)
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
-
-
-def test_mean_colour_pad_is_an_option_and_white_the_default():
-    white, mean = get_preset('cifar10').augment, get_preset('cifar10', pad='mean').augment
-    assert white.colour(get_preset('cifar10')) == (255, 255, 255)
-    assert mean.colour(get_preset('cifar10')) == (125, 123, 114)
-    np.testing.assert_allclose(augment.normalized(white.colour(get_preset('cifar10')),
-                                                  get_preset('cifar10')),
-                               [2.0588, 2.1268, 2.1158], atol=1e-4)
-    assert get_preset('fashion-mnist').augment.fill == 'white'
-    with pytest.raises(ValueError, match='svhn has no pad'):
-        get_preset('svhn', pad='mean')
-    with pytest.raises(ValueError, match='white, mean'):
-        get_preset('cifar10', pad='grey')

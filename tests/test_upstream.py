@@ -1,32 +1,14 @@
-"""Checkpoint interchange with the original: save/load round trips, strict loading, export."""
+"""fusenet_gluon.upstream: checkpoint interchange with the original (save/load round trips,
+strict loading, atomic saves)."""
 import os
-import subprocess
-import sys
 
 import mxnet as mx
 import numpy as np
 import pytest
 
 import symbols
-from conftest import ROOT, module_predict, random_upstream_params, save_upstream
+from conftest import initialized, module_predict, random_upstream_params, save_upstream, x32
 from fusenet_gluon import get_model, upstream
-
-
-def initialized(network='cross', **kwargs):
-    kwargs.setdefault('depth', 14)
-    net = get_model(network, **kwargs)
-    net.initialize(mx.init.Xavier(magnitude=2))
-    # non-trivial running statistics, so a lost aux state would show
-    for name, p in net.collect_params().items():
-        if name.endswith('running_var'):
-            p.set_data(mx.nd.random.uniform(0.5, 2, p.shape))
-        elif name.endswith('running_mean'):
-            p.set_data(mx.nd.random.normal(0, 0.2, p.shape))
-    return net
-
-
-def x32(n=2):
-    return mx.nd.array(np.random.RandomState(0).normal(0, 1, (n, 3, 32, 32)))
 
 
 @pytest.mark.parametrize('network', ['cross', 'fuse3', 'half'])
@@ -114,18 +96,6 @@ def test_load_params_wrong_depth_and_missing_file(tmp_path):
         upstream.load_params(get_model('cross', depth=14), str(junk))
 
 
-def test_export_and_symbolblock_imports(tmp_path):
-    from fusenet_gluon.export import export_deploy
-    net = initialized('resnet', depth=14)
-    x = x32()
-    expect = net(x).asnumpy()
-    sym_file, params_file = export_deploy(net, str(tmp_path / 'deploy'))
-    back = mx.gluon.SymbolBlock.imports(sym_file, ['data'], params_file)
-    np.testing.assert_allclose(back(x).asnumpy(), expect, rtol=1e-5, atol=1e-6)
-    with pytest.raises(FileExistsError):
-        export_deploy(net, str(tmp_path / 'deploy'))
-
-
 def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
     net = initialized()
     prefix = str(tmp_path / 'm')
@@ -139,85 +109,3 @@ def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
         upstream.save_checkpoint(net, prefix, 1)
     assert open(params_path, 'rb').read() == good
     assert sorted(os.listdir(tmp_path)) == ['m-0001.params', 'm-symbol.json']
-
-
-def run_module(*args):
-    return subprocess.run([sys.executable, '-m'] + list(args), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-
-
-def test_convert_command_line_round_trip(tmp_path):
-    net = initialized()
-    orig = str(tmp_path / 'orig')
-    upstream.save_checkpoint(net, orig, 3)
-    gl = str(tmp_path / 'net.params')
-    model = ['--network', 'dfn_mr', '--depth', '14']
-    r = run_module('fusenet_gluon.convert', 'to-gluon', *model, '--prefix', orig, '--epoch', '3',
-                   '--output', gl)
-    assert r.returncode == 0, r.stderr
-    fresh = get_model('cross', depth=14)
-    fresh.load_parameters(gl)
-    np.testing.assert_allclose(fresh(x32()).asnumpy(), net(x32()).asnumpy(), rtol=1e-5)
-    # refuses to overwrite, says so in one line
-    r = run_module('fusenet_gluon.convert', 'to-gluon', *model, '--prefix', orig, '--epoch', '3',
-                   '--output', gl)
-    assert r.returncode == 2 and 'already exist' in r.stderr and 'Traceback' not in r.stderr
-    back = str(tmp_path / 'back')
-    r = run_module('fusenet_gluon.convert', 'to-upstream', *model, '--params', gl,
-                   '--prefix', back, '--epoch', '3')
-    assert r.returncode == 0, r.stderr
-    a = mx.nd.load(orig + '-0003.params')
-    b = mx.nd.load(back + '-0003.params')
-    assert set(a) == set(b) and all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)
-    # a checkpoint that does not fit: clear error, no traceback, nothing written
-    r = run_module('fusenet_gluon.convert', 'to-gluon', '--network', 'cross', '--depth', '18',
-                   '--prefix', orig, '--epoch', '3', '--output', str(tmp_path / 'x.params'))
-    assert r.returncode == 2 and 'missing' in r.stderr and 'Traceback' not in r.stderr
-    assert not os.path.exists(str(tmp_path / 'x.params'))
-    r = run_module('fusenet_gluon.convert', 'export', '--network', 'cross', '--depth', '10',
-                   '--params', gl, '--output', str(tmp_path / 'd'))
-    assert r.returncode == 2 and '>= 14' in r.stderr and 'Traceback' not in r.stderr
-
-
-def test_onnx_export_matches_gluon(tmp_path):
-    pytest.importorskip('onnx')
-    pytest.importorskip('onnxruntime')
-    from fusenet_gluon.export import export_onnx
-    net = initialized('cross', depth=14)
-    path, diff = export_onnx(net, str(tmp_path / 'm.onnx'))
-    assert os.path.getsize(path) > 100000 and diff is not None and diff < 1e-4
-
-
-def test_show_model_draws_png(tmp_path):
-    import shutil
-    out = str(tmp_path / 'half_d26')
-    r = run_module('fusenet_gluon.show_model', '--network', 'half', '--depth', '26',
-                   '--output', out)
-    if shutil.which('dot') is None:
-        assert r.returncode == 2 and 'apt-get install graphviz' in r.stderr
-        return
-    assert r.returncode == 0, r.stderr
-    with open(out + '.png', 'rb') as f:
-        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
-
-
-def test_show_model_without_dot_says_how_to_get_it(tmp_path):
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable))
-    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.show_model', '--network', 'cross',
-                        '--depth', '14', '--output', str(tmp_path / 'x')], cwd=ROOT,
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 2 and 'graphviz' in r.stderr and 'Traceback' not in r.stderr
-
-
-def test_graph_deploy_export_matches_the_network(tmp_path):
-    """What an AMP run exports: the original's logits graph with the float32 checkpoint
-    values, loadable like HybridBlock.export's pair."""
-    from fusenet_gluon.export import export_graph_deploy
-    net = initialized('fuse3', depth=26)
-    sym_file, params_file = export_graph_deploy(net, str(tmp_path / 'sub' / 'deploy'))
-    back = mx.gluon.SymbolBlock.imports(sym_file, ['data'], params_file)
-    np.testing.assert_allclose(back(x32()).asnumpy(), net(x32()).asnumpy(), rtol=1e-5,
-                               atol=1e-6)
-    assert {np.dtype(v.dtype).name for v in mx.nd.load(params_file).values()} == {'float32'}
-    with pytest.raises(FileExistsError):
-        export_graph_deploy(net, str(tmp_path / 'sub' / 'deploy'))

@@ -1,0 +1,26 @@
+"""fusenet_gluon.bench: the benchmark's interface (its output format, not its speed: numbers
+are for docs/performance.md, not for tests)."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_bench_reports_every_mode_and_ratio(tmp_path):
+    out = str(tmp_path / 'b.json')
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.bench', '--network', 'cross',
+                        '--depth', '14', '--batch-size', '4', '--iters', '1', '--warmup', '1',
+                        '--repeat', '1', '--json', out, '--markdown'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (res,) = json.load(open(out))['results']
+    assert set(res['modes']) == {'hybrid', 'module', 'imperative'}
+    assert res['modes']['module']['train_ratio'] == 1.0
+    for mode in ('hybrid', 'module'):
+        assert {'train_img_s', 'train_min', 'train_max', 'infer_img_s', 'memory_mb',
+                'train_ratio'} <= set(res['modes'][mode])
+    assert '| cross | 14 | 4 |' in r.stdout
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.bench', '--depth', '9'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and '>= 14' in r.stderr
