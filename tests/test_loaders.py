@@ -222,7 +222,8 @@ def test_validation_identical_between_loaders(cifar_dir):
 def test_imagenet_validation_identical_between_loaders(tmp_path):
     # stored as the packer and the original store ImageNet (shorter side 480), where the
     # fork's validation warp leaves no border inside the centre crop (the C++ loader's
-    # border colour differs from the fork's: tests/test_augment.py)
+    # border colour differs from the fork's: tests/test_transforms.py,
+    # test_mxnet_cpp_runs_the_forks_validation_warp_with_one_fill_value)
     rng = np.random.RandomState(1)
     imgs = [rng.randint(0, 256, shape + (3,)).astype(np.uint8)
             for shape in ((480, 560), (611, 480), (480, 480))]
