@@ -81,7 +81,8 @@ def child(mode, devices, depth, batch, steps):
     mx.nd.waitall()
     wall = time.perf_counter() - tic
     out = dict(mode=mode, devices=devices, temp_copy=os.environ.get('MXNET_CPU_TEMP_COPY'),
-               img_s=round(steps * batch / wall, 1), host_ms=round(1000 * host / steps, 2))
+               img_s=round(steps * batch / wall, 1), host_ms=round(1000 * host / steps, 2),
+               rss_mb=round(timing._peak_mb()))
     if devices > 1:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'trace.json')
@@ -103,15 +104,19 @@ def main():
     p.add_argument('--depth', type=int, default=26)
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--steps', type=int, default=10)
+    p.add_argument('--copies', default='4,64',
+                   help='values of MXNET_CPU_TEMP_COPY to run, comma-separated')
+    p.add_argument('--devices', default='1,2', help='device counts, comma-separated')
+    p.add_argument('--modes', default='gluon,module', help='gluon, module or both')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(args.child[0], int(args.child[1]), args.depth, args.batch_size,
                      args.steps)
     rows = []
-    for copies in ('4', '64'):
-        for mode in ('gluon', 'module'):
-            for devices in (1, 2):
+    for copies in args.copies.split(','):
+        for mode in args.modes.split(','):
+            for devices in map(int, args.devices.split(',')):
                 env = dict(os.environ, MXNET_CPU_TEMP_COPY=copies, PYTHONPATH=ROOT)
                 r = subprocess.run([sys.executable, __file__, '--child', mode, str(devices),
                                     '--depth', str(args.depth), '--batch-size',
@@ -121,12 +126,13 @@ def main():
                     raise SystemExit(r.stderr[-2000:])
                 rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
                 print(rows[-1], flush=True)
-    print('\n| MXNET_CPU_TEMP_COPY | path | devices | img/s | host ms/step | overlap |')
-    print('|---|---|---|---|---|---|')
+    print('\n| MXNET_CPU_TEMP_COPY | path | devices | img/s | host ms/step | overlap '
+          '| peak RSS MB |')
+    print('|---|---|---|---|---|---|---|')
     for r in rows:
-        print('| %s | %s | %d | %.1f | %.2f | %s |' % (
+        print('| %s | %s | %d | %.1f | %.2f | %s | %d |' % (
             r['temp_copy'], r['mode'], r['devices'], r['img_s'], r['host_ms'],
-            r.get('overlap', '-')))
+            r.get('overlap', '-'), r['rss_mb']))
 
 
 if __name__ == '__main__':
