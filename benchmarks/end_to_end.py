@@ -6,7 +6,8 @@ For each device count, in one process tree and interleaved over the repetitions:
 
 * ``module``: the original's way, as the authors' ``train_model.py`` trains: the symbol
   graph of ``symbols/`` bound by ``mx.mod.Module`` on ``mx.cpu(0..N-1)`` and trained with
-  ``Module.fit`` (NAG, the 'local' kvstore of the original's default), fed by
+  ``Module.fit`` (NAG; the kvstore of ``--kv-store``, by default 'device', the default of
+  the authors' ``options.py``; 'local' is MXNet's own default), fed by
   ``mx.io.ImageRecordIter`` doing the CIFAR augmentation in C++ (pad 4, random crop and
   mirror, per-channel normalisation).
 * ``gluon``: ``train_cifar.py --cpu-devices N`` on the same records, network, batch and
@@ -42,7 +43,7 @@ from fusenet_gluon.timing import machine  # noqa: E402
 from fusenet_gluon.upstream import upstream_symbol  # noqa: E402
 
 
-def module_run(folder, spec, batch, devices, epochs, seed=1):
+def module_run(folder, spec, batch, devices, epochs, kv_store, seed=1):
     """Training img/s of each epoch after the first, ``Module.fit`` as train_model.py."""
     pre = presets.DATASETS['digits']
     mean, std = pre.mean, pre.std
@@ -58,7 +59,7 @@ def module_run(folder, spec, batch, devices, epochs, seed=1):
         marks.append((param.epoch, time.perf_counter()))
 
     tic = time.perf_counter()
-    mod.fit(train, num_epoch=epochs, kvstore='local', optimizer='nag',
+    mod.fit(train, num_epoch=epochs, kvstore=kv_store, optimizer='nag',
             optimizer_params=dict(learning_rate=0.1, momentum=0.9, wd=1e-4),
             initializer=mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2),
             batch_end_callback=batch_end)
@@ -72,14 +73,15 @@ def module_run(folder, spec, batch, devices, epochs, seed=1):
     return speeds
 
 
-def gluon_run(folder, spec, batch, devices, epochs, seed=1):
+def gluon_run(folder, spec, batch, devices, epochs, kv_store, seed=1):
     """Training img/s of each epoch after the first, from train_cifar.py's metrics."""
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, 'm')
         cmd = [sys.executable, os.path.join(ROOT, 'train_cifar.py'), '--network', spec.network,
                '--depth', str(spec.depth), '--data-dir', folder, '--gpus', '',
                '--cpu-devices', str(devices), '--batch-size', str(batch), '--num-epochs',
-               str(epochs), '--rand-seed', str(seed), '--no-plot', '--model-prefix', prefix]
+               str(epochs), '--rand-seed', str(seed), '--no-plot', '--model-prefix', prefix,
+               '--kv-store', kv_store]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(out.stderr[-2000:])
@@ -96,17 +98,21 @@ def main(argv=None):
     p.add_argument('--devices', default='1,2', help='comma list of CPU device counts')
     p.add_argument('--epochs', type=int, default=6, help='epochs per run (the first is left out)')
     p.add_argument('--repeat', type=int, default=2, help='runs of each side per device count')
+    p.add_argument('--kv-store', default='device',
+                   help="both sides' kvstore: device (the authors' default) or local")
     p.add_argument('--json', default=None, help='write the results here')
     args = p.parse_args(argv)
     folder = ensure_digits(quiet=True)
     spec = NetworkSpec(args.network, depth=args.depth)
-    print('# ' + machine(), flush=True)
+    print('# %s; kvstore %s' % (machine(), args.kv_store), flush=True)
     results = {}
     for n in [int(d) for d in args.devices.split(',')]:
         runs = {'module': [], 'gluon': []}
         for r in range(args.repeat):
-            runs['module'] += module_run(folder, spec, args.batch_size, n, args.epochs)
-            runs['gluon'] += gluon_run(folder, spec, args.batch_size, n, args.epochs)
+            runs['module'] += module_run(folder, spec, args.batch_size, n, args.epochs,
+                                         args.kv_store)
+            runs['gluon'] += gluon_run(folder, spec, args.batch_size, n, args.epochs,
+                                       args.kv_store)
             print('devices %d, run %d: module %.1f, gluon %.1f img/s (medians so far)' % (
                 n, r + 1, np.median(runs['module']), np.median(runs['gluon'])), flush=True)
         results[n] = {k: dict(median=float(np.median(v)), min=float(min(v)),
