@@ -27,19 +27,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 
-def spans(trace, pid):
-    """(operator name, microseconds) of every operator device `pid` ran."""
-    open_at = {}
-    for e in trace:
-        if e.get('pid') != pid or e.get('ph') not in ('B', 'E'):
-            continue
-        key = (e.get('tid'), e.get('name'))
-        if e['ph'] == 'B':
-            open_at[key] = e['ts']
-        elif key in open_at:
-            yield e['name'], e['ts'] - open_at.pop(key)
-
-
 def kind(name):
     if '_backward' in name:
         return 'backward'
@@ -80,8 +67,8 @@ def summary(trace_path, devices):
     row = dict(wall_s=(max(stamps) - min(stamps)) / 1e6)
     for pid in range(devices):
         by = collections.Counter()
-        for name, us in spans(trace, pid):
-            by[kind(name)] += us
+        for name, start, end in dv.operator_spans(trace, pid):
+            by[kind(name)] += end - start
         row['device %d' % pid] = {k: round(v / 1e6, 2) for k, v in by.items()}
         row['device %d' % pid]['busy'] = round(
             sum(e - s for s, e in dv.busy_intervals(trace, pid)) / 1e6, 2)

@@ -28,9 +28,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def busy_intervals(trace, pid):
-    """Merged [start, end) microsecond intervals in which device `pid` runs an operator."""
-    spans, open_at = [], {}
+def operator_spans(trace, pid):
+    """(operator name, start, end) in microseconds of every operator device `pid` ran, from
+    the begin and end events of MXNet's profiler trace."""
+    open_at = {}
     for e in trace:
         if e.get('pid') != pid or e.get('ph') not in ('B', 'E'):
             continue
@@ -38,9 +39,13 @@ def busy_intervals(trace, pid):
         if e['ph'] == 'B':
             open_at[key] = e['ts']
         elif key in open_at:
-            spans.append((open_at.pop(key), e['ts']))
+            yield e['name'], open_at.pop(key), e['ts']
+
+
+def busy_intervals(trace, pid):
+    """Merged [start, end) microsecond intervals in which device `pid` runs an operator."""
     merged = []
-    for s, t in sorted(spans):
+    for s, t in sorted((s, t) for _, s, t in operator_spans(trace, pid)):
         if merged and s <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], t)
         else:
