@@ -73,7 +73,7 @@ def module_run(folder, spec, batch, devices, epochs, kv_store, seed=1):
     return speeds
 
 
-def gluon_run(folder, spec, batch, devices, epochs, kv_store, seed=1):
+def gluon_run(folder, spec, batch, devices, epochs, kv_store, num_examples=None, seed=1):
     """Training img/s of each epoch after the first, from train_cifar.py's metrics."""
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, 'm')
@@ -82,6 +82,8 @@ def gluon_run(folder, spec, batch, devices, epochs, kv_store, seed=1):
                '--cpu-devices', str(devices), '--batch-size', str(batch), '--num-epochs',
                str(epochs), '--rand-seed', str(seed), '--no-plot', '--model-prefix', prefix,
                '--kv-store', kv_store]
+        if num_examples:
+            cmd += ['--num-examples', str(num_examples)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(out.stderr[-2000:])
@@ -100,6 +102,10 @@ def main(argv=None):
     p.add_argument('--repeat', type=int, default=2, help='runs of each side per device count')
     p.add_argument('--kv-store', default='device',
                    help="both sides' kvstore: device (the authors' default) or local")
+    p.add_argument('--num-examples', type=int, default=None,
+                   help="train_cifar.py's epoch in images (e.g. 14370: ten passes, 224 "
+                        "updates an epoch), so that per-epoch costs weigh as on CIFAR; the "
+                        "Module's epoch stays one pass")
     p.add_argument('--json', default=None, help='write the results here')
     args = p.parse_args(argv)
     folder = ensure_digits(quiet=True)
@@ -112,7 +118,7 @@ def main(argv=None):
             runs['module'] += module_run(folder, spec, args.batch_size, n, args.epochs,
                                          args.kv_store)
             runs['gluon'] += gluon_run(folder, spec, args.batch_size, n, args.epochs,
-                                       args.kv_store)
+                                       args.kv_store, args.num_examples)
             print('devices %d, run %d: module %.1f, gluon %.1f img/s (medians so far)' % (
                 n, r + 1, np.median(runs['module']), np.median(runs['gluon'])), flush=True)
         results[n] = {k: dict(median=float(np.median(v)), min=float(min(v)),
