@@ -20,8 +20,6 @@ against the float32 graph, interleaved in one run.
 """
 import argparse
 import os
-import platform
-import subprocess
 import sys
 
 import mxnet as mx
@@ -31,21 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from fusenet_gluon import convert, deploy, quantize as Q, upstream  # noqa: E402
 from fusenet_gluon.model_zoo import from_spec  # noqa: E402
 from fusenet_gluon.spec import NetworkSpec  # noqa: E402
+from fusenet_gluon.timing import machine  # noqa: E402
 
 LAYER_CHOICES = ((), ('first',), ('classifier',), ('merge',), ('first', 'classifier'),
                  ('first', 'classifier', 'merge'))
-
-
-def cpu_flags():
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-    except OSError:
-        return 'unknown'
-    model = [l.split(':', 1)[1].strip() for l in out.splitlines() if l.startswith('Model name')]
-    flags = sorted({f for f in ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_int8')
-                    if ' %s ' % f in out + ' '})
-    return '%s, %s cores; %s' % (model[0] if model else platform.processor(),
-                                 os.cpu_count(), ' '.join(flags))
 
 
 def parse_run(text):
@@ -154,7 +141,7 @@ def main():
     args = parser.parse_args()
     if not args.zoo and not (args.run and args.data_dir):
         parser.error('give --run and --data-dir (or --zoo)')
-    print('MXNet %s; %s' % (mx.__version__, cpu_flags()), flush=True)
+    print(machine(), flush=True)
     zoo(args) if args.zoo else layers(args) if args.layers else table(args)
 
 

@@ -20,7 +20,7 @@ from mxnet import gluon
 from .model_zoo import from_spec
 from .optim import FastTrainer
 from .spec import NetworkSpec
-from .training.recipe import initializer
+from .training.recipe import cpu_flags, initializer
 from .training.step import DataParallelStep
 from .upstream import upstream_symbol
 from .utils import UserError
@@ -210,6 +210,10 @@ def bench_config(spec, batch, ctx, modes=MODES, iters=10, warmup=3, repeat=3,
     return out
 
 
+#: The CPU flags that decide which oneDNN kernels run (a speed figure names them).
+SPEED_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8')
+
+
 def machine():
     """A line describing this machine and MXNet build."""
     cpu = platform.processor() or platform.machine()
@@ -221,7 +225,9 @@ def machine():
     except OSError:  # pragma: no cover
         pass
     feats = mx.runtime.Features()
-    return '%s, %d cores; MXNet %s (%s), OMP_NUM_THREADS=%s' % (
-        cpu, os.cpu_count() or 0, mx.__version__,
+    isa = sorted(cpu_flags() & set(SPEED_FLAGS))
+    return '%s, %d cores (%s); MXNet %s (%s), OMP_NUM_THREADS=%s' % (
+        cpu, os.cpu_count() or 0, ' '.join(isa) or 'none of ' + ' '.join(SPEED_FLAGS),
+        mx.__version__,
         ', '.join(f for f in ('MKLDNN', 'CUDA', 'CUDNN') if feats.is_enabled(f)) or 'plain',
         os.environ.get('OMP_NUM_THREADS', 'unset'))
