@@ -77,7 +77,6 @@ class GluonStep(object):
 
     def __init__(self, spec, batch, ctx, hybrid, dtype, amp=False):
         ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
-        self.amp = amp
         self.net = from_spec(spec)
         self.net.initialize(initializer(), ctx=ctx)
         if dtype == 'float16':
@@ -96,8 +95,7 @@ class GluonStep(object):
                                      self.trainer, ctx, amp)
         x = mx.nd.random.uniform(-1, 1, (batch,) + self.net.input_shape, dtype=dtype)
         y = mx.nd.array(np.arange(batch) % spec.classes)
-        self.xs = gluon.utils.split_and_load(x, ctx)
-        self.ys = gluon.utils.split_and_load(y, ctx)
+        self.xs = self.step.split(x)  # inference: each device's part, already there
         self.x, self.y = x, y
         self.batch = batch
 
