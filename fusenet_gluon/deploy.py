@@ -15,8 +15,9 @@ from .data import presets as P
 from .data.loaders import GluonLoader, RecordDataset, RecordIterLoader, check_file
 from .data.meta import META_FILE, read_meta
 from .data.recordio import missing_file_message
-from .export import check_writable
-from .utils import UserError
+from .data.transforms import as_array
+from .upstream import checkpoint_paths
+from .utils import UserError, check_writable
 
 __all__ = ['add_arguments', 'data_preset', 'calibration_iter', 'validation_loader', 'run']
 
@@ -93,7 +94,7 @@ def calibration_iter(data_dir, preset, examples, batch_size=64, train_file='trai
         len(offsets), min(examples, len(offsets)), replace=False))
     records = RecordDataset(path, offsets)
     transform = preset.augment.gluon_transform(preset, train=False)
-    x = np.stack([_as_numpy(transform(records[i][0])) for i in pick])
+    x = np.stack([as_array(transform(records[i][0])) for i in pick])
     return mx.io.NDArrayIter(x, batch_size=min(batch_size, len(x)),
                              last_batch_handle='pad'), len(x)
 
@@ -105,10 +106,6 @@ def validation_loader(data_dir, preset, val_file='test.rec', batch_size=64):
     if 'recordio' not in preset.augment.exact:   # the loader that is exact for it
         return GluonLoader(path, offsets, preset, batch_size, False, workers=0)
     return RecordIterLoader(path, offsets, preset, batch_size, False)
-
-
-def _as_numpy(x):
-    return x.asnumpy() if isinstance(x, mx.nd.NDArray) else np.asarray(x)
 
 
 #: the float32 graph bound as written, without MXNet's automatic oneDNN partitioning
@@ -132,7 +129,7 @@ def run(net, args, out=print):
         raise UserError('--bench-iters must be at least 0, got %d' % args.bench_iters)
     keep = tuple(k for k in args.keep_float.split(',') if k.strip())
     Q.keep_float_layers(mx.sym.var('data'), keep)  # names the unknown kinds, if any
-    check_writable(Q.model_paths(args.output), args.force)
+    check_writable(checkpoint_paths(args.output, 0), args.force)
     calib, count = calibration_iter(args.data_dir, preset, args.calib_examples,
                                     train_file=args.train_dataset)
     val = validation_loader(args.data_dir, preset, args.val_dataset)

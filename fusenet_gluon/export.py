@@ -42,15 +42,23 @@ def export_graph_deploy(net, output, force=False):
     return paths
 
 
-def _write_graph(net, paths):
-    """The original's logits graph of `net` and its float32 values to ``paths``."""
+def logits_graph(net):
+    """``(symbol, values)``: the original's graph of `net` ending in its logits (the
+    ensemble: a ``Group`` of its components' logits) and its float32 values, keyed
+    ``arg:NAME``/``aux:NAME`` as the original's checkpoints."""
     spec = net.spec
     logits = symbols.get_logits(spec.network, spec.classes, spec.depth, spec.widen_factor,
                                 spec.blocks, spec.components, spec.share_weights)
+    return logits, upstream.to_upstream_dict(net)
+
+
+def _write_graph(net, paths):
+    """The original's logits graph of `net` and its float32 values to ``paths``."""
+    logits, values = logits_graph(net)
     with atomic_path(paths[0]) as tmp:
         logits.save(tmp)
     with atomic_path(paths[1]) as tmp:
-        mx.nd.save(tmp, upstream.to_upstream_dict(net))
+        mx.nd.save(tmp, values)
 
 
 def export_onnx(net, output, force=False, check=True):

@@ -27,12 +27,12 @@ import time
 import mxnet as mx
 import numpy as np
 
-from .export import check_writable
-from .utils import atomic_path
+from .upstream import checkpoint_paths
+from .utils import atomic_path, check_writable
 
 __all__ = ['CALIB_MODES', 'QUANTIZED_DTYPES', 'KEEP_FLOAT', 'DEFAULT_KEEP_FLOAT',
            'DEFAULT_CALIB_EXAMPLES', 'inference_graph', 'fuse', 'keep_float_layers',
-           'quantize', 'quantized_nodes', 'model_paths', 'write_model', 'load_model',
+           'quantize', 'quantized_nodes', 'write_model', 'load_model',
            'export_fused', 'op_counts', 'predict', 'accuracy', 'throughput', 'file_size']
 
 CALIB_MODES = ('naive', 'entropy')
@@ -48,13 +48,11 @@ def inference_graph(net):
     """``(symbol, arg_params, aux_params)`` of `net`'s float32 inference graph, ending in
     its logits: the hybridized graph (``HybridBlock.export``); for the ensemble the
     original's ``Group`` of its components' logits, one output each."""
-    if net.spec.component_names is not None:
-        from . import symbols, upstream
-        s = net.spec
-        sym = symbols.get_logits(s.network, s.classes, s.depth, s.widen_factor, s.blocks,
-                                 s.components, s.share_weights)
+    if net.spec.family.outputs == 'components':
+        from .export import logits_graph
+        sym, values = logits_graph(net)
         arg, aux = {}, {}
-        for key, value in upstream.to_upstream_dict(net).items():
+        for key, value in values.items():
             kind, name = key.split(':', 1)
             (arg if kind == 'arg' else aux)[name] = value
         return sym, arg, aux
@@ -173,15 +171,10 @@ def quantize(sym, arg_params, aux_params, calib_data, calib_mode='naive', keep_f
     return qsym.get_backend_symbol('MKLDNN_QUANTIZE'), qarg, aux, kept
 
 
-def model_paths(prefix):
-    """``(prefix-symbol.json, prefix-0000.params)``."""
-    return '%s-symbol.json' % prefix, '%s-0000.params' % prefix
-
-
 def write_model(prefix, sym, arg_params, aux_params, force=False):
     """Write `sym` and its parameters (``arg:``/``aux:`` keys, as ``mx.model`` saves them)
     atomically; refuses to overwrite unless `force`. Returns the two paths."""
-    paths = model_paths(prefix)
+    paths = checkpoint_paths(prefix, 0)
     check_writable(paths, force)
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     params = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
@@ -200,7 +193,7 @@ def load_model(prefix):
 def export_fused(net, output, force=False):
     """The oneDNN-fused float32 inference graph of `net` and its parameters, written as
     ``output-symbol.json`` and ``output-0000.params``."""
-    check_writable(model_paths(output), force)
+    check_writable(checkpoint_paths(output, 0), force)
     sym, arg, aux = inference_graph(net)
     return write_model(output, fuse(sym), arg, aux, force)
 
@@ -304,4 +297,4 @@ def throughput(models, input_shape, batch, iters=20, repeat=3, warmup=3, seed=0,
 
 def file_size(prefix):
     """Bytes of a written model (symbol and params)."""
-    return sum(os.path.getsize(p) for p in model_paths(prefix))
+    return sum(os.path.getsize(p) for p in checkpoint_paths(prefix, 0))

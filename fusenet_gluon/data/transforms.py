@@ -39,7 +39,8 @@ def uniform32():
     return np.float32(np.random.randint(1 << 24)) * np.float32(2.0 ** -24)
 
 
-def _array(x):
+def as_array(x):
+    """`x` as a NumPy array (an NDArray read back)."""
     return x.asnumpy() if isinstance(x, mx.nd.NDArray) else np.asarray(x)
 
 
@@ -66,7 +67,7 @@ class Normalize(Block):
         return (np.asarray(x).astype(np.float32) - self._mean) * self._mult
 
     def forward(self, x):
-        return np.ascontiguousarray(self.apply(_array(x)).transpose(2, 0, 1))
+        return np.ascontiguousarray(self.apply(as_array(x)).transpose(2, 0, 1))
 
 
 class RandomPadCrop(Block):
@@ -98,7 +99,7 @@ class RandomPadCrop(Block):
     def forward(self, x):
         y0 = np.random.randint(0, 2 * self.pad + 1)
         x0 = np.random.randint(0, 2 * self.pad + 1)
-        return self.crop(_array(x), y0, x0)
+        return self.crop(as_array(x), y0, x0)
 
 
 class RandomMirror(Block):
@@ -108,7 +109,7 @@ class RandomMirror(Block):
     docstring)."""
 
     def forward(self, x):
-        img = _array(x)
+        img = as_array(x)
         return img[:, ::-1] if np.random.random_sample() < 0.5 else img
 
 
@@ -165,7 +166,7 @@ class ScaleAspectWarp(Block):
                               borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill)
 
     def forward(self, x):
-        return self.warp(_array(x), *self.draw())
+        return self.warp(as_array(x), *self.draw())
 
 
 class HSLJitter(Block):
@@ -194,4 +195,4 @@ class HSLJitter(Block):
         return cv2.cvtColor(hls.astype(np.uint8), cv2.COLOR_HLS2RGB)
 
     def forward(self, x):
-        return self.jitter(_array(x), *self.draw())
+        return self.jitter(as_array(x), *self.draw())
