@@ -4,8 +4,11 @@
 
 For each depth and device count: the Gluon step of the library (``timing.GluonStep``: split,
 forward, backward, the lean update) and ``mx.mod.Module`` (``timing.ModuleStep``), each step
-waited for before the next, ``time.thread_time()`` around the step's Python calls. It
-reports numbers and asserts nothing (docs/performance.md, "Host time per device").
+waited for before the next, ``time.thread_time()`` around the step's Python calls. Then two
+parts of it: one ``nag_mom_update`` call as ``mx.nd.nag_mom_update`` makes it and as
+``optim._NagCalls`` does (num_depth 26's weights), and the first batch of a freshly made
+``ImageRecordIter`` on the packed digits (what the RecordIO loader now makes ahead). It
+reports numbers and asserts nothing (docs/performance.md, "Several CPU devices").
 """
 import argparse
 import os
@@ -34,6 +37,42 @@ def host_ms(step, steps):
     return 1000 * total / steps
 
 
+def update_call_us(depth, reps=10):
+    """Microseconds of one NAG update call: the generated function, then the prepared one."""
+    from fusenet_gluon.model_zoo import from_spec
+    from fusenet_gluon.optim import _NagCalls
+    net = from_spec(NetworkSpec('cross', depth=depth))
+    net.initialize()
+    net(mx.nd.zeros((1,) + net.input_shape))
+    ws = [p.data() for p in net.collect_params().values()]
+    triples = [(w, w.ones_like(), w.zeros_like()) for w in ws]
+    kw = dict(lr=0.1, wd=1e-4, momentum=0.9, rescale_grad=1 / 64.)
+    prepared = _NagCalls(triples)
+    out = []
+    for call in (lambda: [mx.nd.nag_mom_update(w, g, m, out=w, **kw) for w, g, m in triples],
+                 lambda: prepared(**kw)):
+        mx.nd.waitall()
+        tic = time.perf_counter()
+        for _ in range(reps):
+            call()
+        out.append(1e6 * (time.perf_counter() - tic) / (reps * len(triples)))
+        mx.nd.waitall()
+    return out
+
+
+def first_batch_ms(reps=3):
+    """Milliseconds from making the digits' training ImageRecordIter to its first batch."""
+    from fusenet_gluon.data.digits import ensure_digits
+    from fusenet_gluon.data.loaders import get_loaders
+    train, _ = get_loaders('digits', ensure_digits(quiet=True), 64, 'recordio', seed=1)
+    times = []
+    for r in range(reps):
+        tic = time.perf_counter()
+        next(iter(mx.io.ImageRecordIter(seed=r, seed_aug=r, **train._kw)))
+        times.append(1000 * (time.perf_counter() - tic))
+    return sorted(times)[len(times) // 2]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--depths', default='26,110')
@@ -50,6 +89,11 @@ def main():
             module = host_ms(ModuleStep(spec, args.batch_size, ctx if n > 1 else ctx[0],
                                         'float32'), args.steps)
             print('| %d | %d | %.1f | %.1f |' % (depth, n, gluon, module), flush=True)
+    generated, prepared = update_call_us(26)
+    print('nag_mom_update, one call: mx.nd.nag_mom_update %.1f us, optim._NagCalls %.1f us'
+          % (generated, prepared))
+    print('a fresh ImageRecordIter to its first batch (digits, batch 64): %.0f ms (median of 3)'
+          % first_batch_ms())
 
 
 if __name__ == '__main__':
