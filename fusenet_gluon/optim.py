@@ -24,9 +24,9 @@ class _NagCalls(object):
     through MXNet's C API with every argument array built once.
 
     ``mx.nd.nag_mom_update`` converts its arguments to ctypes arrays and its keyword values
-    to strings at every call: 24 us a call against 10 us here, measured on this project's
-    2-core EPYC with 89 parameters (and 40 us of the main thread's CPU a call while two
-    devices compute beside it, CPU taken from them). The operator, its inputs, its output
+    to strings at every call: 28 us a call against 14 us here (89 parameters, a 2-core
+    Intel Xeon, ``benchmarks/host_time.py``), and while two CPU devices compute beside the
+    main thread its CPU time is taken from theirs. The operator, its inputs, its output
     and the strings of its parameters (``str`` of each value, as the generated function
     passes them) are the same, so the results are bit-identical."""
 
