@@ -9,7 +9,9 @@ For each device count, in one process tree and interleaved over the repetitions:
   ``Module.fit`` (NAG; the kvstore of ``--kv-store``, by default 'device', the default of
   the authors' ``options.py``; 'local' is MXNet's own default), fed by
   ``mx.io.ImageRecordIter`` doing the CIFAR augmentation in C++ (pad 4, random crop and
-  mirror, per-channel normalisation).
+  mirror, per-channel normalisation). It runs in a process of its own with MXNet's own
+  workspace pool (``MXNET_CPU_TEMP_COPY`` 4, ``--module-temp-copy``), as a process of the
+  original's code has it: importing fusenet_gluon would give it this package's 64.
 * ``gluon``: ``train_cifar.py --cpu-devices N`` on the same records, network, batch and
   optimizer.
 
@@ -73,6 +75,18 @@ def module_run(folder, spec, batch, devices, epochs, kv_store, seed=1):
     return speeds
 
 
+def module_child(folder, spec, batch, devices, epochs, kv_store, temp_copy):
+    """:func:`module_run` in a fresh process whose MXNet has `temp_copy` workspaces."""
+    env = dict(os.environ, MXNET_CPU_TEMP_COPY=str(temp_copy))
+    cmd = [sys.executable, os.path.abspath(__file__), '--module-child', json.dumps(dict(
+        folder=folder, network=spec.network, depth=spec.depth, batch=batch, devices=devices,
+        epochs=epochs, kv_store=kv_store))]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def gluon_run(folder, spec, batch, devices, epochs, kv_store, num_examples=None, seed=1):
     """Training img/s of each epoch after the first, from train_cifar.py's metrics."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,17 +120,28 @@ def main(argv=None):
                    help="train_cifar.py's epoch in images (e.g. 14370: ten passes, 224 "
                         "updates an epoch), so that per-epoch costs weigh as on CIFAR; the "
                         "Module's epoch stays one pass")
+    p.add_argument('--module-temp-copy', type=int, default=4,
+                   help="MXNET_CPU_TEMP_COPY of the Module's process (MXNet's default 4, as "
+                        "the original's code runs)")
     p.add_argument('--json', default=None, help='write the results here')
+    p.add_argument('--module-child', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.module_child:
+        a = json.loads(args.module_child)
+        print(json.dumps(module_run(a['folder'], NetworkSpec(a['network'], depth=a['depth']),
+                                    a['batch'], a['devices'], a['epochs'], a['kv_store'])))
+        return
     folder = ensure_digits(quiet=True)
     spec = NetworkSpec(args.network, depth=args.depth)
-    print('# %s; kvstore %s' % (machine(), args.kv_store), flush=True)
+    print('# %s; kvstore %s; Module with MXNET_CPU_TEMP_COPY=%d, train_cifar.py with %s' % (
+        machine(), args.kv_store, args.module_temp_copy, os.environ['MXNET_CPU_TEMP_COPY']),
+        flush=True)
     results = {}
     for n in [int(d) for d in args.devices.split(',')]:
         runs = {'module': [], 'gluon': []}
         for r in range(args.repeat):
-            runs['module'] += module_run(folder, spec, args.batch_size, n, args.epochs,
-                                         args.kv_store)
+            runs['module'] += module_child(folder, spec, args.batch_size, n, args.epochs,
+                                           args.kv_store, args.module_temp_copy)
             runs['gluon'] += gluon_run(folder, spec, args.batch_size, n, args.epochs,
                                        args.kv_store, args.num_examples)
             print('devices %d, run %d: module %.1f, gluon %.1f img/s (medians so far)' % (
