@@ -21,8 +21,8 @@ each to the baseline. A benchmark, not a test: it reports numbers and asserts no
 import argparse
 import json
 
+from . import families
 from . import spec as net_spec
-from .arch import is_imagenet
 from .timing import MODES, bench_config, machine
 from .training.options import cpu_devices_arg, get_contexts
 from .training.recipe import amp_dtype, check_amp
@@ -81,7 +81,9 @@ def _specs(args):
     """Every network the comma lists of --network and --depth name, checked before work."""
     specs = []
     for network in args.network.split(','):
-        depths = [None] if is_imagenet(network) else parse_ints(args.depth, '--depth', '26,56')
+        family = families.find(network)  # None: from_args names the valid networks
+        takes_depth = family is None or 'depth' in family.options
+        depths = parse_ints(args.depth, '--depth', '26,56') if takes_depth else [None]
         for depth in depths:
             args_one = argparse.Namespace(network=network, depth=depth, blocks=None,
                                           widen_factor=args.widen_factor, classes=args.classes)

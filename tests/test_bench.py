@@ -24,3 +24,15 @@ def test_bench_reports_every_mode_and_ratio(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.bench', '--depth', '9'],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and '>= 14' in r.stderr
+
+
+def test_bench_takes_networks_without_a_depth():
+    """DLA variants are fixed and take no --depth: the bench used to pass its default depth
+    to every network that is not of the ImageNet family and so refused ``--network dla34``."""
+    import argparse
+    from fusenet_gluon import bench
+    args = argparse.Namespace(network='dla34,cross', depth='14,26', widen_factor=1,
+                              classes=None)
+    specs = bench._specs(args)
+    assert [(s.network, s.depth) for s in specs] == [('dla34', None), ('cross', 14),
+                                                      ('cross', 26)]
