@@ -27,6 +27,7 @@ import time
 import mxnet as mx
 import numpy as np
 
+from .training.metrics import ensemble_log_probs
 from .upstream import checkpoint_paths
 from .utils import atomic_path, check_writable
 
@@ -247,13 +248,13 @@ def predict(model, x, batch=64, backend=None):
     return [np.concatenate(parts) for parts in zip(*outs)]
 
 
-def _probabilities(outputs):
-    """One (N, classes) score: the logits, or the mean of the components' softmax
-    (the ensemble, as training's val_acc)."""
+def _scores(outputs):
+    """One (N, classes) score: the logits, or the ensemble's log-probabilities from its
+    components' logits (:func:`~fusenet_gluon.training.metrics.ensemble_log_probs`, as
+    training's val_acc)."""
     if len(outputs) == 1:
         return outputs[0]
-    probs = [np.exp(o - o.max(axis=1, keepdims=True)) for o in outputs]
-    return np.mean([p / p.sum(axis=1, keepdims=True) for p in probs], axis=0)
+    return ensemble_log_probs(mx.nd.array(np.stack(outputs))).asnumpy()
 
 
 def accuracy(model, loader, input_shape):
@@ -262,7 +263,7 @@ def accuracy(model, loader, input_shape):
     for data, label in loader:
         if runner is None or data.shape[0] != bound:
             runner, bound = _Runner(model, input_shape, data.shape[0]), data.shape[0]
-        scores = _probabilities([o.asnumpy() for o in runner(data)])
+        scores = _scores([o.asnumpy() for o in runner(data)])
         correct += int((scores.argmax(axis=1) == label.asnumpy()).sum())
         total += data.shape[0]
     return correct / max(1, total)

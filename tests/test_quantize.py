@@ -228,3 +228,16 @@ def test_keep_float_finds_the_layers_by_kind():
     assert 1 <= len(merges) <= blocks and all(n.endswith('_plus0') for n in merges)
     with pytest.raises(ValueError, match='choose from first, classifier, merge'):
         Q.keep_float_layers(sym, ('stem',))
+
+
+def test_ensemble_accuracy_scores_the_mean_of_the_components_softmax():
+    """An ensemble's INT8 accuracy ranks classes by the mean of its components' softmax
+    probabilities (computed here by hand), as training's val_acc does."""
+    from fusenet_gluon.quantize import _scores
+    rng = np.random.RandomState(0)
+    outs = [5 * rng.normal(size=(50, 10)).astype(np.float32) for _ in range(8)]
+    probs = [np.exp(o - o.max(axis=1, keepdims=True)) for o in outs]
+    mean = np.mean([p / p.sum(axis=1, keepdims=True) for p in probs], axis=0)
+    assert np.allclose(np.exp(_scores(outs)), mean, atol=1e-6)
+    assert (_scores(outs).argmax(axis=1) == mean.argmax(axis=1)).all()
+    assert _scores(outs[:1]) is outs[0]  # a single network: its logits as they are
