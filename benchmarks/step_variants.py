@@ -134,13 +134,15 @@ class ExecutorStep(object):
 
 def gluon_variant(kind, spec, batch, contexts):
     """A function running one step of variant `kind` and reading its results."""
-    g = GluonStep(spec, batch, contexts, True, 'float32')
-    params = g.net.collect_params()
+    g = GluonStep(spec, batch, contexts, True, 'float32')  # its step: the library's
+    step, params = g.step, g.net.collect_params()
     if kind == 'priority':
         g.trainer = PriorityTrainer(params, 'nag', NAG, kvstore='device', update_on_kvstore=False)
     elif kind == 'kvstore_update':
         g.trainer = gluon.Trainer(params, 'nag', NAG, kvstore='device', update_on_kvstore=True)
-    step = DataParallelStep(g.net, gluon.loss.SoftmaxCrossEntropyLoss(), g.trainer, contexts)
+    if g.trainer is not step.trainer:
+        step = DataParallelStep(g.net, gluon.loss.SoftmaxCrossEntropyLoss(), g.trainer,
+                                contexts)
     if kind == 'loss_in_graph':
         step = GraphStep(g.net, g.trainer, contexts)
     elif kind == 'executors':

@@ -11,7 +11,8 @@ import os
 # imperative operator (the loss, its backward) takes the next one, so the operators of
 # mx.cpu(0) and mx.cpu(1) keep landing on the same workspaces and the engine runs them one
 # after the other: the two devices' forward and backward ran at 380 img/s against 345 on
-# one device, and at 636 with 64 workspaces (2-core AMD EPYC, 2026-11-30) (docs/performance.md, "Several CPU devices").
+# one device, and at 636 with 64 workspaces (2-core AMD EPYC, 2026-11-30;
+# docs/performance.md, "Several CPU devices").
 # The pool is made at MXNet's first operator that asks for a workspace, so this must come
 # before any work; a value the user set is kept.
 os.environ.setdefault('MXNET_CPU_TEMP_COPY', '64')
