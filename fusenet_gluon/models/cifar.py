@@ -17,7 +17,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import CIFAR
-from .common import NamedBlock, one_depth
+from .common import GlobalAvgPool2D, NamedBlock, one_depth
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'CifarFuseNet']
@@ -236,7 +236,7 @@ class CifarFuseNet(HybridBlock):
                         block = PlainBlock(name, kin, kout)
                     self.blocks.add(block)
             # the original pools its 8x8 map with global_pool=True: global average pooling
-            self.cls_pool = nn.GlobalAvgPool2D(prefix='cls_pool_')
+            self.cls_pool = GlobalAvgPool2D(prefix='cls_pool_')
             self.cls_fc = nn.Dense(classes, in_units=channels[-1], prefix='cls_fc_')
 
     def hybrid_forward(self, F, x):

@@ -23,6 +23,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..families import DLA as DLA_FAMILY
+from .common import AvgPool2D
 
 __all__ = ['DLA', 'Tree', 'Root', 'BasicBlock', 'Bottleneck', 'BottleneckX', 'DLA_VARIANTS',
            'DLAInit', 'dla_init', 'get_dla']
@@ -203,7 +204,7 @@ class DLA(HybridBlock):
                                root_residual=residual_root, prefix='level4_')
             self.level5 = Tree(levels[5], make, c[4], c[5], 2, level_root=True,
                                root_residual=residual_root, prefix='level5_')
-            self.avgpool = nn.AvgPool2D(pool_size, pool_size)
+            self.avgpool = AvgPool2D(pool_size, pool_size)
             self.fc = _conv('fc_', c[5], classes, 1, bias=True)
 
     def hybrid_forward(self, F, x):

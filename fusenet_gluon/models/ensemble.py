@@ -8,7 +8,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import ENSEMBLE
-from .common import one_depth
+from .common import average_pool, one_depth
 
 __all__ = ['EnsembleNet']
 
@@ -88,8 +88,8 @@ class EnsembleNet(HybridBlock):
                 if relu:
                     y = F.Activation(y, act_type='relu')
             pool = arch.ENSEMBLE_HEAD_POOL
-            y = F.Pooling(y, kernel=(pool.kernel,) * 2, stride=(pool.stride,) * 2,
-                          pool_type=pool.pool_type)
+            y = average_pool(F, y, kernel=(pool.kernel,) * 2, stride=(pool.stride,) * 2,
+                             pool_type=pool.pool_type)
             outputs.append(F.FullyConnected(F.Flatten(y), p[own + 'fc_weight'],
                                             p[own + 'fc_bias'], num_hidden=self.classes))
         return F.stack(*outputs, axis=0)

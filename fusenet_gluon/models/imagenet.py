@@ -11,7 +11,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import IMAGENET
-from .common import NamedBlock
+from .common import AvgPool2D, NamedBlock
 
 __all__ = ['Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock', 'ImageNetFuseNet']
 
@@ -120,8 +120,7 @@ class ImageNetFuseNet(HybridBlock):
                 for name, kin, kout, stride in layout:
                     self.blocks.add(block_cls(name, kin, kout, stride))
             width = arch.IMAGENET_GROUP_CHANNELS[-1] * (2 if self.two_stream else 1)
-            self.global_pool = nn.AvgPool2D(head.kernel, head.stride, head.pad,
-                                            prefix='global_pool_')
+            self.global_pool = AvgPool2D(head.kernel, head.stride, head.pad, prefix='global_pool_')
             self.fc_score = nn.Dense(classes, in_units=width, prefix='fc_score_')
 
     def hybrid_forward(self, F, x):

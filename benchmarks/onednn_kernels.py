@@ -1,0 +1,121 @@
+"""Where a training step's time goes, kernel by kernel, from oneDNN's verbose log.
+
+    python benchmarks/onednn_kernels.py [--network cross] [--depth 26] [--batch-size 32]
+                                        [--isa AVX2] [--old-head]
+
+Each side runs in a fresh process with ``DNNL_VERBOSE=1``: training steps (forward and
+backward, no update) of the Gluon network of this package, hybridized, and of the original's
+graph under ``mx.mod.Module``; the oneDNN primitives of the last three of five steps are
+summed by kind and implementation, per step (``ref:any``, ``bnorm_ref:any``: oneDNN's
+unoptimised reference code). ``--isa AVX2`` caps oneDNN at AVX2 (``DNNL_MAX_CPU_ISA``), as
+on this project's AVX2-only machines;
+``--old-head`` trains the Gluon network through MXNet's average pooling, as before the
+heads' sum pooling (``fusenet_gluon.models.common.average_pool``). The times are oneDNN's
+own: a benchmark, not a test (docs/performance.md, "A oneDNN trap at the heads").
+"""
+import argparse
+import collections
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MARK = '=== measured steps ==='
+
+CHILD = r'''
+import sys
+sys.path.insert(0, %(root)r)
+import mxnet as mx
+import fusenet_gluon
+from fusenet_gluon.spec import NetworkSpec
+spec = NetworkSpec(%(network)r, depth=%(depth)d)
+x = mx.nd.random.uniform(shape=(%(batch)d,) + spec.input_shape)
+y = mx.nd.array([i %% spec.classes for i in range(%(batch)d)])
+if %(module)r:
+    from fusenet_gluon.upstream import upstream_symbol
+    mod = mx.mod.Module(upstream_symbol(spec), context=mx.cpu())
+    mod.bind(data_shapes=[('data', x.shape)], label_shapes=[('softmax_label', y.shape)])
+    mod.init_params(mx.init.Xavier())
+    batch = mx.io.DataBatch([x], [y])
+    def step():
+        mod.forward_backward(batch)
+else:
+    from mxnet import autograd, gluon
+    if %(old_head)r:  # MXNet's own average pooling at the head, as before
+        from fusenet_gluon.models import common, ensemble
+        def pooling(F, x, name=None, **kwargs):
+            return F.Pooling(x, **dict(kwargs, **({'name': name} if name else {})))
+        common.average_pool = ensemble.average_pool = pooling
+    net = fusenet_gluon.model_zoo.from_spec(spec)
+    net.initialize(mx.init.Xavier())
+    net.hybridize(static_alloc=True, static_shape=True)
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    def step():
+        with autograd.record():
+            out = loss(net(x), y)
+        out.backward()
+for i in range(2 + %(steps)d):
+    mx.nd.waitall()
+    if i == 2:
+        print(%(mark)r, flush=True)
+    step()
+    mx.nd.waitall()
+'''
+
+
+def kernel_times(network, depth, batch, module, isa=None, old_head=False, steps=3):
+    """{(primitive, implementation): (calls, ms)} per step, the mean over `steps` steps after
+    two, from a fresh process."""
+    env = dict(os.environ, DNNL_VERBOSE='1')
+    if isa:
+        env['DNNL_MAX_CPU_ISA'] = isa
+    code = CHILD % dict(root=ROOT, network=network, depth=depth, batch=batch, module=module,
+                        old_head=old_head, mark=MARK, steps=steps)
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-2000:])
+    lines = out.stdout.split(MARK, 1)[1].splitlines()
+    totals = collections.defaultdict(lambda: [0, 0.0])
+    for line in lines:
+        fields = line.split(',')
+        if fields[:2] != ['dnnl_verbose', 'exec']:
+            continue
+        key = (fields[3], fields[4])
+        totals[key][0] += 1
+        totals[key][1] += float(fields[-1])
+    return {k: (calls / steps, ms / steps) for k, (calls, ms) in totals.items()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--network', default='cross')
+    p.add_argument('--depth', type=int, default=26)
+    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--isa', default=None, help='DNNL_MAX_CPU_ISA, e.g. AVX2')
+    p.add_argument('--old-head', action='store_true',
+                   help="the Gluon side pools with MXNet's average pooling (as before)")
+    args = p.parse_args(argv)
+    if args.network == 'ensemble':
+        p.error('the ensemble trains with a loss per component: give a network with one output')
+    sys.path.insert(0, ROOT)
+    from fusenet_gluon.timing import machine
+    print('# %s; oneDNN ISA cap %s; %s %d, batch %d' % (
+        machine(), args.isa or 'none', args.network, args.depth, args.batch_size))
+    for label, module in (('Gluon' + (' (old head)' if args.old_head else ''), False),
+                          ('Module', True)):
+        times = kernel_times(args.network, args.depth, args.batch_size, module, args.isa,
+                             args.old_head)
+        total = sum(ms for _, ms in times.values())
+        ref = sum(ms for (_, impl), (_, ms) in times.items()
+                  if impl.split(':')[0].endswith('ref'))
+        print('\n%s: %.1f ms in oneDNN, %.1f ms (%.0f%%) in reference kernels' % (
+            label, total, ref, 100 * ref / total))
+        print('| primitive | implementation | calls | ms | share |\n|---|---|---|---|---|')
+        for (prim, impl), (calls, ms) in sorted(times.items(), key=lambda kv: -kv[1][1]):
+            if ms >= 0.005 * total:
+                print('| %s | %s | %g | %.1f | %.0f%% |' % (prim, impl, calls, ms,
+                                                          100 * ms / total))
+
+
+if __name__ == '__main__':
+    main()
