@@ -119,3 +119,26 @@ def test_amp_names_bfloat16_and_no_stray_symbol_warning(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'AMP: bfloat16 where mxnet.contrib.amp allows it' in r.stdout
     assert 'dynamic loss scaling' not in r.stdout + r.stderr
+
+
+def test_the_loaders_end_of_epoch_is_not_training_time(tmp_path, monkeypatch):
+    """The RecordIO loader starts the next epoch's iterator when an epoch's batches are done
+    (to overlap the validation); made 3 s slower here, it stays out of the epoch's training
+    time, as ``reset()`` stays out of ``Module.fit``'s "Time cost"."""
+    import time
+    from fusenet_gluon.data import loaders
+    original = loaders.RecordIterLoader._make_next
+
+    def slow(self):
+        time.sleep(3)
+        original(self)
+    monkeypatch.setattr(loaders.RecordIterLoader, '_make_next', slow)
+    data, prefix = str(tmp_path / 'toy'), str(tmp_path / 'run' / 'm')
+    make_toy_records(data, n_train=48, n_test=16)
+    assert training.main(argv(data, prefix, '--num-epochs', '2', '--checkpoint-epochs',
+                              '2')) == 0
+    rows = [json.loads(line) for line in open(prefix + '-metrics.jsonl')]
+    assert len(rows) == 2
+    for row in rows:
+        assert 48 / row['img_per_s'] < 3, row       # three updates, without the 3 s
+        assert row['time_s'] > 3, row               # which the epoch as a whole did take
