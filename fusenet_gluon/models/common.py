@@ -1,6 +1,9 @@
 """What the model modules share: the named-block base, the original's spellings of depth and
 the heads' average pooling."""
+import numpy as np
 from mxnet import autograd
+from mxnet import context as mx_context
+from mxnet.contrib.amp import amp as amp_state
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
@@ -32,45 +35,51 @@ def average_pool(F, x, name=None, **kwargs):
     1x1, as at every head here, its backward gives the gradient a channels-last blocked
     layout (``acdB16b`` in oneDNN's verbose log) that no optimised kernel takes, so the
     pooling backward and the BatchNorm backwards that receive it run oneDNN's reference
-    code: 131 of the 288 ms oneDNN spent in a DFN-MR num_depth 26 training step at batch 32,
-    BatchNorms that take 0.1 ms otherwise taking 28.6 and 81.1 ms (Intel Xeon, 2026-12-01;
-    ``python benchmarks/onednn_kernels.py --old-head``; the original's Module loses the same).
-    With AVX2 only (``--isa AVX2``) the layout stays ``aBcd8b`` and the kernels optimised.
+    code: 66.5 of the 211 ms oneDNN spent in a DFN-MR num_depth 26 training step at batch
+    32, two BatchNorm calls 48.0 ms against 14.1 for the other 56 (Intel Xeon, 2026-12-01,
+    ``python benchmarks/onednn_kernels.py --old-head``; the original's Module loses the
+    same). With AVX2 only (``--isa AVX2``) the layout stays ``aBcd8b``, the kernels fast.
 
-    Traced for training (``autograd.is_training()`` when a hybridized block builds its graph,
-    or at each call of an imperative one), the mean is MXNet's own sum pooling divided by
-    the window's size: the same values bit for bit as MXNet's average pooling (at every
-    head's shape, with the AVX-512 and the AVX2 kernels; tests/test_pooling.py), and a
-    gradient in plain layout. Otherwise (inference, export, quantization) it is the
-    original's ``Pooling`` node, so a network first called for inference keeps that graph
-    when it trains later (until ``hybridize()`` builds it again). Windows that reach into
-    padding keep the original's op everywhere.
+    So when a graph is built for training (``autograd.is_training()`` as a hybridized block
+    builds its graph, or at each call of an imperative one) in a process without GPUs, the
+    mean is MXNet's own sum pooling divided by the window's size: the same float32 values
+    bit for bit as MXNet's average pooling (every head's shape, oneDNN's AVX-512 and AVX2
+    kernels: tests/test_pooling.py), and a gradient in plain layout. Under AMP the sum is
+    taken in float32 (MXNet's sum pooling has no bfloat16 kernel). A graph built for
+    inference (export, quantization, a network first called for inference) has the
+    original's ``Pooling`` node; a graph built for training also serves that network's
+    inference until ``hybridize()`` builds it again. GPUs (cuDNN), and windows that reach
+    into padding, keep the original's op.
     """
     named = dict(name=name) if name else {}
     whole = kwargs.get('global_pool', False)
     plain = whole or (not any(kwargs.get('pad', ()) or ())
                       and kwargs.get('pooling_convention', 'valid') == 'valid')
-    if kwargs.get('pool_type') != 'avg' or not plain or not autograd.is_training():
+    if kwargs.get('pool_type') != 'avg' or not plain or not autograd.is_training() \
+            or mx_context.num_gpus():
         return F.Pooling(x, **dict(kwargs, **named))
+    if amp_state._amp_initialized:  # AMP casts Pooling's input to bfloat16/float16
+        x = F.amp_cast(x, dtype='float32')
     sums = {k: v for k, v in kwargs.items() if k != 'count_include_pad'}
     sums['pool_type'] = 'sum'
     total = F.Pooling(x, **sums)
     if whole:  # the window is the whole map, whose size the graph does not know yet
-        return total / F.Pooling(F.ones_like(x), **sums)
-    kernel = kwargs['kernel']
-    return total / float(kernel[0] * kernel[1])
+        return total / F.BlockGrad(F.Pooling(F.ones_like(x), **sums))
+    return total / float(np.prod(kwargs['kernel']))
 
 
-class AvgPool2D(nn.AvgPool2D):
-    """``nn.AvgPool2D`` computed by :func:`average_pool` (same graph for inference)."""
-
-    def hybrid_forward(self, F, x):
-        return average_pool(F, x, name='fwd', **self._kwargs)
-
-
-class GlobalAvgPool2D(nn.GlobalAvgPool2D):
-    """``nn.GlobalAvgPool2D`` computed by :func:`average_pool` (same graph for inference):
-    (N, C, H, W) -> (N, C, 1, 1), the mean over H x W."""
+class _AveragePooling(object):
+    """Gluon's pooling layer computed by :func:`average_pool` (its inference graph is
+    Gluon's own, node for node)."""
 
     def hybrid_forward(self, F, x):
         return average_pool(F, x, name='fwd', **self._kwargs)
+
+
+class AvgPool2D(_AveragePooling, nn.AvgPool2D):
+    """``nn.AvgPool2D`` computed by :func:`average_pool`."""
+
+
+class GlobalAvgPool2D(_AveragePooling, nn.GlobalAvgPool2D):
+    """``nn.GlobalAvgPool2D`` computed by :func:`average_pool`: (N, C, H, W) -> (N, C, 1,
+    1), the mean over H x W."""

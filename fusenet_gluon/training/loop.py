@@ -294,28 +294,27 @@ def train_one_epoch(run, epoch):
         run.progress.reset(total=run.epoch_size)
         run.progress.set_description('epoch %d' % epoch)
     batches = epoch_batches(run.train_data, epoch, run.epoch_size)
-    try:
-        for nbatch, (data, label) in enumerate(batches):
-            if nbatch < skip:
-                continue
-            batch_loss = train_step(run, data, label, epoch, nbatch)
-            seen += data.shape[0]
-            if not all(math.isfinite(v) for v in batch_loss):
-                raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became %s' % (
-                    epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
-                    else 'infinite'))
-            _report_batch(run, epoch, nbatch, clock)
-            if run.signals.stop():
-                _stop_mid_epoch(run, epoch, nbatch, seen, clock)
-            if nbatch + 1 == run.epoch_size:
-                break  # asking for one more batch would end the loader's epoch on the clock
-        return EpochResult(run.metrics.get(), seen, clock.train_time(), clock.started,
-                           clock.carried)
-    finally:
-        # the loader's end of epoch, after the clock: the RecordIO loader starts the next
-        # epoch's iterator here (75-120 ms on the digits), to overlap the validation; the
-        # original's Module.fit likewise leaves its reset() out of its "Time cost"
-        batches.close()
+    for nbatch, (data, label) in enumerate(batches):
+        if nbatch < skip:
+            continue
+        batch_loss = train_step(run, data, label, epoch, nbatch)
+        seen += data.shape[0]
+        if not all(math.isfinite(v) for v in batch_loss):
+            raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became %s' % (
+                epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
+                else 'infinite'))
+        _report_batch(run, epoch, nbatch, clock)
+        if run.signals.stop():
+            _stop_mid_epoch(run, epoch, nbatch, seen, clock)
+        if nbatch + 1 == run.epoch_size:
+            break  # asking for one more batch would end the loader's epoch on the clock
+    trained = EpochResult(run.metrics.get(), seen, clock.train_time(), clock.started,
+                          clock.carried)
+    # the loader's end of epoch, after the clock: the RecordIO loader starts the next
+    # epoch's iterator here (75-120 ms on the digits) to overlap the validation, as the
+    # original's Module.fit leaves its reset() out of its "Time cost"
+    batches.close()
+    return trained
 
 
 def train_step(run, data, label, epoch, nbatch):
@@ -389,11 +388,15 @@ def epoch_batches(loader, epoch, count):
     while done < count:
         loader.set_epoch(repeat_epoch(epoch, rep))
         before = done
-        for batch in loader:
-            if done == count:
-                return
-            done += 1
-            yield batch
+        part = iter(loader)
+        try:
+            for batch in part:
+                if done == count:
+                    return
+                done += 1
+                yield batch
+        finally:  # closed with this generator too: the loader ends its epoch now
+            getattr(part, 'close', lambda: None)()
         if done == before:
             raise UserError('the training data yields no full batch of this size')
         rep += 1
