@@ -1,7 +1,7 @@
 """Where a training step's time goes, kernel by kernel, from oneDNN's verbose log.
 
     python benchmarks/onednn_kernels.py [--network cross] [--depth 26] [--batch-size 32]
-                                        [--isa AVX2] [--old-head]
+                                        [--isa AVX2] [--old-head] [--amp]
 
 Each side runs in a fresh process with ``DNNL_VERBOSE=1``: training steps (forward and
 backward, no update) of the Gluon network of this package, hybridized, and of the original's
@@ -10,7 +10,9 @@ summed by kind and implementation, per step (``ref:any``, ``bnorm_ref:any``: one
 unoptimised reference code). ``--isa AVX2`` caps oneDNN at AVX2 (``DNNL_MAX_CPU_ISA``), as
 on this project's AVX2-only machines;
 ``--old-head`` trains the Gluon network through MXNet's average pooling, as before the
-heads' sum pooling (``fusenet_gluon.models.common.average_pool``). The times are oneDNN's
+heads' sum pooling (``fusenet_gluon.models.common.average_pool``); ``--amp`` trains the
+Gluon side in bfloat16 AMP (``amp.init``, as ``train_cifar.py --amp`` on the CPU) and skips
+the Module. The times are oneDNN's
 own: a benchmark, not a test (docs/performance.md, "A oneDNN trap at the heads").
 """
 import argparse
@@ -41,6 +43,9 @@ if %(module)r:
         mod.forward_backward(batch)
 else:
     from mxnet import autograd, gluon
+    if %(amp)r:
+        from mxnet.contrib import amp
+        amp.init(target_dtype='bfloat16')
     if %(old_head)r:  # MXNet's own average pooling at the head, as before
         from fusenet_gluon.models import common, ensemble
         def pooling(F, x, name=None, **kwargs):
@@ -63,14 +68,15 @@ for i in range(2 + %(steps)d):
 '''
 
 
-def kernel_times(network, depth, batch, module, isa=None, old_head=False, steps=3):
+def kernel_times(network, depth, batch, module, isa=None, old_head=False, steps=3,
+                 amp=False):
     """{(primitive, implementation): (calls, ms)} per step, the mean over `steps` steps after
     two, from a fresh process."""
     env = dict(os.environ, DNNL_VERBOSE='1')
     if isa:
         env['DNNL_MAX_CPU_ISA'] = isa
     code = CHILD % dict(root=ROOT, network=network, depth=depth, batch=batch, module=module,
-                        old_head=old_head, mark=MARK, steps=steps)
+                        old_head=old_head, mark=MARK, steps=steps, amp=amp)
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr[-2000:])
@@ -92,6 +98,7 @@ def main(argv=None):
     p.add_argument('--depth', type=int, default=26)
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--isa', default=None, help='DNNL_MAX_CPU_ISA, e.g. AVX2')
+    p.add_argument('--amp', action='store_true', help='the Gluon side in bfloat16 AMP, no Module')
     p.add_argument('--old-head', action='store_true',
                    help="the Gluon side pools with MXNet's average pooling (as before)")
     args = p.parse_args(argv)
@@ -101,10 +108,11 @@ def main(argv=None):
     from fusenet_gluon.timing import machine
     print('# %s; oneDNN ISA cap %s; %s %d, batch %d' % (
         machine(), args.isa or 'none', args.network, args.depth, args.batch_size))
-    for label, module in (('Gluon' + (' (old head)' if args.old_head else ''), False),
-                          ('Module', True)):
+    sides = [('Gluon' + (' (old head)' if args.old_head else '') +
+              (', bfloat16 AMP' if args.amp else ''), False)] + [('Module', True)] * (not args.amp)
+    for label, module in sides:
         times = kernel_times(args.network, args.depth, args.batch_size, module, args.isa,
-                             args.old_head)
+                             args.old_head, amp=args.amp)
         total = sum(ms for _, ms in times.values())
         ref = sum(ms for (_, impl), (_, ms) in times.items()
                   if impl.split(':')[0].endswith('ref'))
