@@ -24,14 +24,9 @@ import numpy as np
 from . import presets as P
 from ..seeds import epoch_seed, sample_seed
 from .recordio import DataError, missing_file_message, read_record, scan
-from .transforms import Normalize, seed_sample
+from .transforms import seed_sample
 
 BACKENDS = ('recordio', 'gluon')
-
-
-def normalize(img, preset):
-    """uint8 RGB (H, W, 3) -> float32 (3, H, W), ``(x - mean) * (1 / std)``."""
-    return np.ascontiguousarray(Normalize(preset.mean, preset.std).apply(img).transpose(2, 0, 1))
 
 
 def check_file(path, preset, dataset=None, progress=None):
