@@ -311,8 +311,8 @@ def train_one_epoch(run, epoch):
     trained = EpochResult(run.metrics.get(), seen, clock.train_time(), clock.started,
                           clock.carried)
     # the loader's end of epoch, after the clock: the RecordIO loader starts the next
-    # epoch's iterator here (75-120 ms on the digits) to overlap the validation, as the
-    # original's Module.fit leaves its reset() out of its "Time cost"
+    # epoch's iterator here (121-298 ms on the digits, benchmarks/host_time.py) to overlap
+    # the validation, as the original's Module.fit leaves its reset() out of its "Time cost"
     batches.close()
     return trained
 
