@@ -17,7 +17,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import CIFAR
-from .common import GlobalAvgPool2D, NamedBlock, one_depth
+from .common import BatchNorm, GlobalAvgPool2D, NamedBlock, one_depth
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'CifarFuseNet']
@@ -46,12 +46,14 @@ class ConvBN(HybridBlock):
         with self.name_scope():
             self.conv = nn.Conv2D(kout, spec.kernel, spec.stride, spec.pad, use_bias=False,
                                   in_channels=kin, prefix='conv_')
-            self.bn = nn.BatchNorm(momentum=arch.BN_MOMENTUM, epsilon=arch.BN_EPS,
-                                   in_channels=kout, prefix='bn_')
+            self.bn = BatchNorm(relu=relu, momentum=arch.BN_MOMENTUM, epsilon=arch.BN_EPS,
+                                in_channels=kout, prefix='bn_')
 
     def hybrid_forward(self, F, x):
         x = self.bn(self.conv(x))
-        return F.Activation(x, act_type='relu') if self.relu else x
+        if self.relu and not self.bn.takes_relu():  # else the BatchNorm's op applied it
+            x = F.Activation(x, act_type='relu')
+        return x
 
 
 def one(name, kin, kout, relu=True):

@@ -1,5 +1,6 @@
-"""What the model modules share: the named-block base, the original's spellings of depth and
-the heads' average pooling."""
+"""What the model modules share: the named-block base, the original's spellings of depth, and
+the training graph's faster forms of two of the original's layers (the heads' average
+pooling, BatchNorm followed by ReLU)."""
 import numpy as np
 from mxnet import autograd
 from mxnet import context as mx_context
@@ -26,6 +27,15 @@ def one_depth(*spellings):
     return given[0] if given else None
 
 
+def training_graph_on_cpu():
+    """Whether the graph being built is for training (``autograd.is_training()`` as a
+    hybridized block builds its graph, or at each call of an imperative one) in a process
+    without GPUs: where the forms below replace the original's ops. Graphs built for
+    inference (export, quantization, a network first called for inference) and every graph
+    on GPUs (cuDNN has neither trap) keep the original's ops node for node."""
+    return autograd.is_training() and not mx_context.num_gpus()
+
+
 # ---------------------------------------------------------------- the heads' average pooling
 def average_pool(F, x, name=None, **kwargs):
     """``F.Pooling(x, pool_type='avg', **kwargs)``: y[n, c] = the mean of x[n, c] over each
@@ -40,8 +50,7 @@ def average_pool(F, x, name=None, **kwargs):
     ``python benchmarks/onednn_kernels.py --old-head``; the original's Module loses the
     same). With AVX2 only (``--isa AVX2``) the layout stays ``aBcd8b``, the kernels fast.
 
-    So when a graph is built for training (``autograd.is_training()`` as a hybridized block
-    builds its graph, or at each call of an imperative one) in a process without GPUs, the
+    So when a graph is built for training on the CPU (:func:`training_graph_on_cpu`), the
     mean is MXNet's own sum pooling divided by the window's size: the same float32 values
     bit for bit as MXNet's average pooling (every head's shape, oneDNN's AVX-512 and AVX2
     kernels: tests/test_pooling.py), and a gradient in plain layout. Under AMP the sum is
@@ -55,8 +64,7 @@ def average_pool(F, x, name=None, **kwargs):
     whole = kwargs.get('global_pool', False)
     plain = whole or (not any(kwargs.get('pad', ()) or ())
                       and kwargs.get('pooling_convention', 'valid') == 'valid')
-    if kwargs.get('pool_type') != 'avg' or not plain or not autograd.is_training() \
-            or mx_context.num_gpus():
+    if kwargs.get('pool_type') != 'avg' or not plain or not training_graph_on_cpu():
         return F.Pooling(x, **dict(kwargs, **named))
     if amp_state._amp_initialized:  # AMP casts Pooling's input to bfloat16/float16
         x = F.amp_cast(x, dtype='float32')
@@ -83,3 +91,42 @@ class AvgPool2D(_AveragePooling, nn.AvgPool2D):
 class GlobalAvgPool2D(_AveragePooling, nn.GlobalAvgPool2D):
     """``nn.GlobalAvgPool2D`` computed by :func:`average_pool`: (N, C, H, W) -> (N, C, 1,
     1), the mean over H x W."""
+
+
+# ---------------------------------------------------------------- BatchNorm followed by ReLU
+def batch_norm_op(F, relu):
+    """The op that computes a BatchNorm, and whether a ReLU is still to be applied after it:
+    ``(F.contrib.BatchNormWithReLU, False)`` for a BatchNorm followed by a ReLU (`relu`) in a
+    graph built for training on the CPU (:func:`training_graph_on_cpu`), else
+    ``(F.BatchNorm, relu)``.
+
+    ``BatchNormWithReLU`` is MXNet's own op for y = max(0, BN(x)): oneDNN's batch
+    normalization with its ReLU fused, forward and backward, so the step skips an
+    activation's pass over the map each way. Its outputs, gradients and running statistics
+    are MXNet's BatchNorm-then-ReLU bit for bit (oneDNN's AVX-512 and AVX2 kernels:
+    tests/test_pooling.py). It has no GPU kernel, and the graphs built for inference keep
+    the original's two nodes, so exported graphs do not change.
+    """
+    if relu and training_graph_on_cpu():
+        return F.contrib.BatchNormWithReLU, False
+    return F.BatchNorm, relu
+
+
+class BatchNorm(nn.BatchNorm):
+    """``nn.BatchNorm``; with ``relu=True`` the layer that follows it is a ReLU, which this
+    block computes itself where :func:`batch_norm_op` says so (:meth:`takes_relu`): the
+    enclosing block then applies ``F.Activation`` only when ``not takes_relu()``, which keeps
+    the original's ``Activation`` node, named as before, in every graph built for
+    inference. Parameters, names and shapes are ``nn.BatchNorm``'s."""
+
+    def __init__(self, relu=False, **kwargs):
+        super(BatchNorm, self).__init__(**kwargs)
+        self.relu = relu
+
+    def takes_relu(self):
+        """Whether the graph being built computes this block's ReLU inside its op."""
+        return self.relu and training_graph_on_cpu()  # as batch_norm_op decides
+
+    def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
+        op, _ = batch_norm_op(F, self.relu)
+        return op(x, gamma, beta, running_mean, running_var, name='fwd', **self._kwargs)

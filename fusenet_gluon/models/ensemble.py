@@ -8,7 +8,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import ENSEMBLE
-from .common import average_pool, one_depth
+from .common import average_pool, batch_norm_op, one_depth
 
 __all__ = ['EnsembleNet']
 
@@ -81,11 +81,12 @@ class EnsembleNet(HybridBlock):
                 y = F.Convolution(y, p[own + weights + '_weight'], num_filter=kout,
                                   kernel=(conv.kernel,) * 2, stride=(conv.stride,) * 2,
                                   pad=(conv.pad,) * 2, no_bias=True)
-                y = F.BatchNorm(y, p[own + weights + '_bn_gamma'], p[own + weights + '_bn_beta'],
-                                p[name + '_bn_running_mean'], p[name + '_bn_running_var'],
-                                fix_gamma=False, momentum=arch.ENSEMBLE_BN_MOMENTUM,
-                                eps=arch.BN_EPS)
-                if relu:
+                batch_norm, relu = batch_norm_op(F, relu)
+                y = batch_norm(y, p[own + weights + '_bn_gamma'], p[own + weights + '_bn_beta'],
+                               p[name + '_bn_running_mean'], p[name + '_bn_running_var'],
+                               fix_gamma=False, momentum=arch.ENSEMBLE_BN_MOMENTUM,
+                               eps=arch.BN_EPS)
+                if relu:  # not yet applied by the BatchNorm's op
                     y = F.Activation(y, act_type='relu')
             pool = arch.ENSEMBLE_HEAD_POOL
             y = average_pool(F, y, kernel=(pool.kernel,) * 2, stride=(pool.stride,) * 2,
