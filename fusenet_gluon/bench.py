@@ -23,7 +23,6 @@ import json
 
 from . import families
 from . import spec as net_spec
-from .cpu_threads import share_cores
 from .timing import MODES, bench_config, machine
 from .training.options import cpu_devices_arg, get_contexts
 from .training.recipe import amp_dtype, check_amp
@@ -130,8 +129,7 @@ def main(argv=None):
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise UserError('unknown mode(s) %s; choose from %s' % (bad, ', '.join(MODES)))
-    threads = share_cores(ctxs)  # as training does; the Module's steps share the workers
-    print('# ' + machine() + ('; ' + threads if threads else ''), flush=True)
+    print('# ' + machine(), flush=True)
     results = []
     for spec in _specs(args):
         network, depth = spec.network, spec.depth

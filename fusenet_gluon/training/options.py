@@ -21,7 +21,6 @@ from ..data.augment import PAD_COLOURS
 from ..data.presets import dla_preset
 from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
-from ..cpu_threads import share_cores
 from ..gpu_support import check_gpus
 from ..utils import HelpFormatter, UserError, parse_ints
 from .checkpoint import RunFiles
@@ -327,9 +326,6 @@ def _devices(args, notes):
     if args.cpu_devices == 'auto' and contexts[0].device_type == 'cpu':
         notes.append('--cpu-devices auto: %d CPU device(s), %s' % (
             len(contexts), AUTO_CPU_DEVICES_RULE))
-    threads = share_cores(contexts)  # MXNet's default gives one device half the cores
-    if threads:
-        notes.append(threads)
     check_gpus(contexts)  # a card this MXNet build has no code for: say so now
     if args.dtype == 'float16' and contexts[0].device_type == 'cpu':
         # MXNet's CPU build has no float16 GEMM ("FP16 gemm on cpu not implemented")
