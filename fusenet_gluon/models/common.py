@@ -104,12 +104,18 @@ def batch_norm_op(F, relu):
     normalization with its ReLU fused, forward and backward, so the step skips an
     activation's pass over the map each way. Its outputs, gradients and running statistics
     are MXNet's BatchNorm-then-ReLU bit for bit (oneDNN's AVX-512 and AVX2 kernels:
-    tests/test_pooling.py). It has no GPU kernel, and the graphs built for inference keep
+    tests/test_bn_relu.py). It has no GPU kernel, and the graphs built for inference keep
     the original's two nodes, so exported graphs do not change.
     """
-    if relu and training_graph_on_cpu():
+    if fuses_relu(relu):
         return F.contrib.BatchNormWithReLU, False
     return F.BatchNorm, relu
+
+
+def fuses_relu(relu):
+    """Whether :func:`batch_norm_op` gives the op with the ReLU inside, for a BatchNorm that
+    a ReLU follows (`relu`)."""
+    return bool(relu) and training_graph_on_cpu()
 
 
 class BatchNorm(nn.BatchNorm):
@@ -125,7 +131,7 @@ class BatchNorm(nn.BatchNorm):
 
     def takes_relu(self):
         """Whether the graph being built computes this block's ReLU inside its op."""
-        return self.relu and training_graph_on_cpu()  # as batch_norm_op decides
+        return fuses_relu(self.relu)
 
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
         op, _ = batch_norm_op(F, self.relu)
