@@ -131,3 +131,31 @@ def x32(n=2):
 def run_module(*args):
     return subprocess.run([sys.executable, '-m'] + list(args), cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
+
+
+
+def cli_here(main, prog, *argv):
+    """A command line (`main(argv)`, as ``python -m`` or the script runs it through
+    ``run_cli``) run inside this process: (status, stdout, stderr).
+
+    For refusals, which end before any work: each subprocess pays about 4 s of imports
+    (MXNet alone 3 s on the project's AVX2 machines), and there are dozens of them. Each
+    test that uses this also runs a case of its command as a user does, in a subprocess,
+    so the command itself (its exit status, no traceback) is still what is checked. Not
+    for a distributed worker (it leaves by ``os._exit``)."""
+    import contextlib
+    import io
+    from fusenet_gluon.utils import run_cli
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = run_cli(lambda: main(list(argv)), prog)
+        except SystemExit as stop:  # argparse's own refusals
+            status = stop.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def train_cifar_here(*argv):
+    """train_cifar.py's command line in this process (:func:`cli_here`)."""
+    from fusenet_gluon.training import main
+    return cli_here(main, 'train_cifar.py', *argv)

@@ -6,8 +6,8 @@ import os
 import mxnet as mx
 import numpy as np
 
-from conftest import initialized, run, run_module, x32
-from fusenet_gluon import get_model, upstream
+from conftest import cli_here, initialized, run, run_module, x32
+from fusenet_gluon import convert, get_model, upstream
 
 
 def test_convert_names_the_network_a_checkpoint_holds(tmp_path):
@@ -26,10 +26,11 @@ def test_convert_names_the_network_a_checkpoint_holds(tmp_path):
             '--epoch', '3', '--output', out)
     assert r.returncode == 0 and os.path.isfile(out), r.stderr
     # a Gluon file of another depth: every name listed, no advice the command cannot take
-    r = run('-m', 'fusenet_gluon.convert', 'export', '--network', 'half', '--depth', '38',
-            '--widen-factor', '2', '--classes', '7', '--params', out, '--output',
-            str(tmp_path / 'd'))
-    assert r.returncode == 2 and 'missing (' in r.stderr and 'allow_missing' not in r.stderr
+    # (in this process: the first refusal above ran the command as a user does)
+    status, _, err = cli_here(convert.main, 'convert', 'export', '--network', 'half', '--depth',
+                              '38', '--widen-factor', '2', '--classes', '7', '--params', out,
+                              '--output', str(tmp_path / 'd'))
+    assert status == 2 and 'missing (' in err and 'allow_missing' not in err
 
 
 def test_convert_command_line_round_trip(tmp_path):
@@ -56,10 +57,12 @@ def test_convert_command_line_round_trip(tmp_path):
     b = mx.nd.load(back + '-0003.params')
     assert set(a) == set(b) and all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)
     # a checkpoint that does not fit: clear error, no traceback, nothing written
-    r = run_module('fusenet_gluon.convert', 'to-gluon', '--network', 'cross', '--depth', '18',
-                   '--prefix', orig, '--epoch', '3', '--output', str(tmp_path / 'x.params'))
-    assert r.returncode == 2 and 'missing' in r.stderr and 'Traceback' not in r.stderr
+    # (these two in this process: the refusal above ran the command as a user does)
+    status, _, err = cli_here(convert.main, 'convert', 'to-gluon', '--network', 'cross',
+                              '--depth', '18', '--prefix', orig, '--epoch', '3',
+                              '--output', str(tmp_path / 'x.params'))
+    assert status == 2 and 'missing' in err and 'Traceback' not in err
     assert not os.path.exists(str(tmp_path / 'x.params'))
-    r = run_module('fusenet_gluon.convert', 'export', '--network', 'cross', '--depth', '10',
-                   '--params', gl, '--output', str(tmp_path / 'd'))
-    assert r.returncode == 2 and '>= 14' in r.stderr and 'Traceback' not in r.stderr
+    status, _, err = cli_here(convert.main, 'convert', 'export', '--network', 'cross',
+                              '--depth', '10', '--params', gl, '--output', str(tmp_path / 'd'))
+    assert status == 2 and '>= 14' in err and 'Traceback' not in err

@@ -9,17 +9,20 @@ import sys
 
 import pytest
 
-from conftest import ROOT, make_toy_records, run
+from conftest import ROOT, make_toy_records, run, train_cifar_here
 from fusenet_gluon import training
 from fusenet_gluon.spec import NetworkSpec
 from fusenet_gluon.training.options import CARRIED
 
 
-def cli(prefix, *argv, seed=True):
-    """train_cifar.py in a subprocess, as a user runs it: (status, stdout, stderr)."""
+def cli(prefix, *argv, seed=True, here=False):
+    """train_cifar.py in a subprocess, as a user runs it: (status, stdout, stderr); `here`:
+    in this process instead (conftest.train_cifar_here), for refusals only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
     base = ['--network', 'cross', '--depth', '14', '--gpus', '', '--batch-size', '16',
             '--no-plot', '--model-prefix', prefix] + (['--rand-seed', '1'] if seed else [])
+    if here:
+        return train_cifar_here(*(base + list(argv)))
     r = subprocess.run([sys.executable, 'train_cifar.py'] + base + list(argv), cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout, r.stderr
@@ -71,7 +74,8 @@ def test_a_contradicting_flag_is_refused_naming_both_values(data, tmp_path):
     for flag, given, saved in (('--rand-seed', '7', '1'), ('--lr', '0.05', '0.1'),
                                ('--batch-size', '8', '16'), ('--depth', '20', '14')):
         argv = ['--data-dir', data, '--num-epochs', '2', '--load-epoch', '1', flag, given]
-        status, _, err = cli(prefix, *argv, seed=flag != '--rand-seed')
+        status, _, err = cli(prefix, *argv, seed=flag != '--rand-seed',
+                             here=flag != '--rand-seed')
         one_line_error(status, err, '%s %s contradicts' % (flag, given),
                        'trained with %s %s' % (flag, saved))
     assert snapshot(str(tmp_path)) == before
@@ -103,14 +107,15 @@ def test_load_epoch_latest_takes_the_newest_checkpoint(data, tmp_path):
 
 @pytest.mark.parametrize('value', ['-1', 'newest', '1.5'])
 def test_a_bad_load_epoch_is_refused_before_any_work(tmp_path, value):
-    status, out, err = cli(str(tmp_path / 'run' / 'm'), '--load-epoch', value)
+    status, out, err = cli(str(tmp_path / 'run' / 'm'), '--load-epoch', value,
+                           here=value != '-1')
     one_line_error(status, err, "--load-epoch takes the epoch of a checkpoint (0 or more) or "
                                 "'latest', got %s" % value)
     assert out == '' and not os.path.exists(str(tmp_path / 'run'))
 
 
 def test_latest_without_checkpoints_says_so(tmp_path):
-    status, _, err = cli(str(tmp_path / 'm'), '--load-epoch', 'latest')
+    status, _, err = cli(str(tmp_path / 'm'), '--load-epoch', 'latest', here=True)
     one_line_error(status, err, 'no checkpoint', str(tmp_path / 'm'))
 
 
@@ -118,7 +123,7 @@ def test_a_fresh_run_into_a_used_prefix_is_refused_and_changes_nothing(data, tmp
     prefix = str(tmp_path / 'ref' / 'm')
     assert cli(prefix, '--data-dir', data, '--num-epochs', '2', '--checkpoint-epochs', '1')[0] == 0
     before = snapshot(str(tmp_path / 'ref'))
-    status, out, err = cli(prefix, '--data-dir', data, '--num-epochs', '1')
+    status, out, err = cli(prefix, '--data-dir', data, '--num-epochs', '1', here=True)
     one_line_error(status, err, 'model prefix %s already holds a run' % prefix,
                    '--load-epoch', '--force')
     assert out == '' and snapshot(str(tmp_path / 'ref')) == before
@@ -137,7 +142,7 @@ def test_force_starts_over_and_removes_the_old_runs_files(data, tmp_path):
     assert [json.loads(l)['epoch'] for l in open(prefix + '-metrics.jsonl')] == [1]
     assert json.load(open(prefix + '-run.json'))['num_epochs'] == 1
     assert open(other).read() == 'mine'
-    status, _, err = cli(prefix, '--data-dir', data, '--load-epoch', '1', '--force')
+    status, _, err = cli(prefix, '--data-dir', data, '--load-epoch', '1', '--force', here=True)
     one_line_error(status, err, '--force', '--load-epoch 1', 'give one of them')
 
 
@@ -147,7 +152,8 @@ def test_model_prefix_mistakes_name_the_flag(data, tmp_path):
              (str(tmp_path / 'q9') + '/', 'names a folder'),
              ('/proc/fusenet/m', 'cannot write there')]
     for prefix, message in cases:
-        status, _, err = cli(prefix, '--data-dir', data, '--num-epochs', '1')
+        status, _, err = cli(prefix, '--data-dir', data, '--num-epochs', '1',
+                             here=prefix != cases[0][0])
         one_line_error(status, err, '--model-prefix %s' % prefix, message)
         assert 'Errno' not in err
     assert sorted(os.listdir(str(tmp_path))) == ['net.params', 'toy']
@@ -201,9 +207,13 @@ def test_default_run_folder_is_named_by_what_is_built(tmp_path):
     (['--num-examples', '0'], '--num-examples must be at least 1'),
 ])
 def test_bad_numbers_get_one_line_before_any_work(tmp_path, argv, message):
-    r = train_cifar('--model-prefix', str(tmp_path / 'm' / 'm'), *argv)
-    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and not os.path.exists(str(tmp_path / 'm'))
+    if argv == ['--lr', 'nan']:   # as a user runs it; the rest in this process
+        r = train_cifar('--model-prefix', str(tmp_path / 'm' / 'm'), *argv)
+        status, err = r.returncode, r.stderr
+    else:
+        status, _, err = cli(str(tmp_path / 'm' / 'm'), *argv, seed=False, here=True)
+    assert status == 2 and message in err and 'Traceback' not in err, err
+    assert len(err.strip().splitlines()) == 1 and not os.path.exists(str(tmp_path / 'm'))
 
 
 def test_a_run_failing_before_training_leaves_nothing(tmp_path):
@@ -269,10 +279,15 @@ def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
         argv, base = argv[:-2], base[2:]
     if '--gpus' not in argv:
         base += ['--gpus', '']
-    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
-    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    # as a user runs it; the rest in this process (a distributed worker leaves by os._exit)
+    if argv in (['--batch-size', '64'], ['--kv-store', 'dist_sync']):
+        env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
+        r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+        status, err = r.returncode, r.stderr
+    else:
+        status, _, err = train_cifar_here(*(base + argv))
+    assert status == 2 and message in err and 'Traceback' not in err, err
     assert not os.path.exists(str(tmp_path / 'm-run.json'))
 
 

@@ -220,10 +220,10 @@ def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
     assert open(again + '-0002.params', 'rb').read() == open(prefix + '-0002.params', 'rb').read()
 
 
-def _dist_job(toy_dir, prefix, epochs=12):
+def _dist_job(toy_dir, prefix, epochs=8):
     # --exp-name w{rank} changes nothing (a --model-prefix is given) but tells workers apart
     return launch_training(toy_dir, prefix, 'dist_sync', '--num-epochs', str(epochs),
-                           '--log-iters', '1', '--checkpoint-epochs', '6', '--exp-name',
+                           '--log-iters', '1', '--checkpoint-epochs', '4', '--exp-name',
                            'w{rank}', timeout=200)
 
 
@@ -269,7 +269,7 @@ def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_
     run_ok(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)])
     whole = str(tmp_path / 'w')
     run_ok(_dist_job(toy_dir, whole))
-    assert open(stopped + '-0012.params', 'rb').read() == open(whole + '-0012.params', 'rb').read()
+    assert open(stopped + '-0008.params', 'rb').read() == open(whole + '-0008.params', 'rb').read()
 
 
 def test_sigterm_to_the_launcher_saves_and_stops_the_job(toy_dir, tmp_path):
