@@ -1,6 +1,8 @@
 """Shared helpers: random weights by name, running a symbol graph the original's way, toy
 records and record files, an initialised network and its input, and running the command
 lines as a user does."""
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -16,7 +18,7 @@ if ROOT not in sys.path:  # `symbols/` is importable from the repository root
 #: The reference figures the tests check against (inside the repository)
 REFERENCE = os.path.join(ROOT, 'docs', 'reference.md')
 
-from fusenet_gluon import get_model  # noqa: E402  (after the path is set)
+from fusenet_gluon import get_model, utils  # noqa: E402  (after the path is set)
 from fusenet_gluon.data import recordio  # noqa: E402
 
 
@@ -133,7 +135,6 @@ def run_module(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-
 def cli_here(main, prog, *argv):
     """A command line (`main(argv)`, as ``python -m`` or the script runs it through
     ``run_cli``) run inside this process: (status, stdout, stderr).
@@ -143,13 +144,10 @@ def cli_here(main, prog, *argv):
     test that uses this also runs a case of its command as a user does, in a subprocess,
     so the command itself (its exit status, no traceback) is still what is checked. Not
     for a distributed worker (it leaves by ``os._exit``)."""
-    import contextlib
-    import io
-    from fusenet_gluon.utils import run_cli
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            status = run_cli(lambda: main(list(argv)), prog)
+            status = utils.run_cli(lambda: main(list(argv)), prog)
         except SystemExit as stop:  # argparse's own refusals
             status = stop.code
     return status, out.getvalue(), err.getvalue()

@@ -18,13 +18,11 @@ from fusenet_gluon.training.options import CARRIED
 def cli(prefix, *argv, seed=True, here=False):
     """train_cifar.py in a subprocess, as a user runs it: (status, stdout, stderr); `here`:
     in this process instead (conftest.train_cifar_here), for refusals only."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
     base = ['--network', 'cross', '--depth', '14', '--gpus', '', '--batch-size', '16',
             '--no-plot', '--model-prefix', prefix] + (['--rand-seed', '1'] if seed else [])
     if here:
         return train_cifar_here(*(base + list(argv)))
-    r = subprocess.run([sys.executable, 'train_cifar.py'] + base + list(argv), cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=300)
+    r = run('train_cifar.py', *(base + list(argv)))
     return r.returncode, r.stdout, r.stderr
 
 
@@ -164,10 +162,12 @@ def test_the_explicit_flags_are_known():
     assert args.explicit == {'lr', 'amp'}      # --lr at its default value is still given
 
 
+TRAIN = ['--gpus', '', '--network', 'cross', '--depth', '14', '--batch-size', '16',
+         '--num-epochs', '1', '--no-plot', '--rand-seed', '1']
+
+
 def train_cifar(*argv):
-    return run('train_cifar.py', '--gpus', '', '--network', 'cross', '--depth', '14',
-               '--batch-size', '16', '--num-epochs', '1', '--no-plot', '--rand-seed', '1',
-               *argv)
+    return run('train_cifar.py', *TRAIN, *argv)
 
 
 def test_packed_digits_train_with_the_digits_preset(tmp_path):
@@ -207,11 +207,12 @@ def test_default_run_folder_is_named_by_what_is_built(tmp_path):
     (['--num-examples', '0'], '--num-examples must be at least 1'),
 ])
 def test_bad_numbers_get_one_line_before_any_work(tmp_path, argv, message):
+    full = TRAIN + ['--model-prefix', str(tmp_path / 'm' / 'm')] + argv
     if argv == ['--lr', 'nan']:   # as a user runs it; the rest in this process
-        r = train_cifar('--model-prefix', str(tmp_path / 'm' / 'm'), *argv)
+        r = run('train_cifar.py', *full)
         status, err = r.returncode, r.stderr
     else:
-        status, _, err = cli(str(tmp_path / 'm' / 'm'), *argv, seed=False, here=True)
+        status, _, err = train_cifar_here(*full)
     assert status == 2 and message in err and 'Traceback' not in err, err
     assert len(err.strip().splitlines()) == 1 and not os.path.exists(str(tmp_path / 'm'))
 
@@ -281,9 +282,7 @@ def test_user_mistakes_get_one_line_errors(toy_dir, tmp_path, argv, message):
         base += ['--gpus', '']
     # as a user runs it; the rest in this process (a distributed worker leaves by os._exit)
     if argv in (['--batch-size', '64'], ['--kv-store', 'dist_sync']):
-        env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
-        r = subprocess.run([sys.executable, 'train_cifar.py'] + base + argv, cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=300)
+        r = run('train_cifar.py', *(base + argv))
         status, err = r.returncode, r.stderr
     else:
         status, _, err = train_cifar_here(*(base + argv))
