@@ -104,10 +104,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.network == 'ensemble':
         p.error('the ensemble trains with a loss per component: give a network with one output')
+    if args.isa:   # the children inherit it, and the header line names it
+        os.environ['DNNL_MAX_CPU_ISA'] = args.isa
     sys.path.insert(0, ROOT)
     from fusenet_gluon.timing import machine
-    print('# %s; oneDNN ISA cap %s; %s %d, batch %d' % (
-        machine(), args.isa or 'none', args.network, args.depth, args.batch_size))
+    print('# %s; %s %d, batch %d' % (machine(), args.network, args.depth, args.batch_size))
     sides = [('Gluon' + (' (old head)' if args.old_head else '') +
               (', bfloat16 AMP' if args.amp else ''), False)] + [('Module', True)] * (not args.amp)
     for label, module in sides:

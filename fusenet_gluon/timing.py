@@ -224,8 +224,11 @@ def machine():
         pass
     feats = mx.runtime.Features()
     isa = sorted(cpu_flags() & set(SPEED_FLAGS))
-    return '%s, %d cores (%s); MXNet %s (%s), OMP_NUM_THREADS=%s' % (
+    # a cap on oneDNN's instruction set changes every kernel, so a figure must say so
+    cap = os.environ.get('DNNL_MAX_CPU_ISA')
+    return '%s, %d cores (%s); MXNet %s (%s), OMP_NUM_THREADS=%s%s' % (
         cpu, os.cpu_count() or 0, ' '.join(isa) or 'none of ' + ' '.join(SPEED_FLAGS),
         mx.__version__,
         ', '.join(f for f in ('MKLDNN', 'CUDA', 'CUDNN') if feats.is_enabled(f)) or 'plain',
-        os.environ.get('OMP_NUM_THREADS', 'unset'))
+        os.environ.get('OMP_NUM_THREADS', 'unset'),
+        '; oneDNN capped at %s (DNNL_MAX_CPU_ISA)' % cap if cap else '')

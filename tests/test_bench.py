@@ -37,3 +37,14 @@ def test_bench_takes_networks_without_a_depth():
     specs = bench._specs(args)
     assert [(s.network, s.depth) for s in specs] == [('dla34', None), ('cross', 14),
                                                       ('cross', 26)]
+
+
+def test_the_machine_line_names_a_cap_on_onednn(monkeypatch):
+    """A figure measured with oneDNN capped (DNNL_MAX_CPU_ISA=AVX2 stands in for the
+    project's AVX2-only machines) ran other kernels: the benchmarks' header line says so,
+    and says nothing of a cap when there is none."""
+    from fusenet_gluon.timing import machine
+    monkeypatch.delenv('DNNL_MAX_CPU_ISA', raising=False)
+    assert 'DNNL_MAX_CPU_ISA' not in machine()
+    monkeypatch.setenv('DNNL_MAX_CPU_ISA', 'AVX2')
+    assert machine().endswith('; oneDNN capped at AVX2 (DNNL_MAX_CPU_ISA)')
