@@ -1,7 +1,7 @@
 """Where a training step's time goes, kernel by kernel, from oneDNN's verbose log.
 
     python benchmarks/onednn_kernels.py [--network cross] [--depth 26] [--batch-size 32]
-                                        [--isa AVX2] [--old-head] [--amp]
+                                        [--isa AVX2] [--old-head] [--amp] [--operators]
 
 Each side runs in a fresh process with ``DNNL_VERBOSE=1``: training steps (forward and
 backward, no update) of the Gluon network of this package, hybridized, and of the original's
@@ -14,12 +14,18 @@ heads' sum pooling (``fusenet_gluon.models.common.average_pool``); ``--amp`` tra
 Gluon side in bfloat16 AMP (``amp.init``, as ``train_cifar.py --amp`` on the CPU) and skips
 the Module. The times are oneDNN's
 own: a benchmark, not a test (docs/performance.md, "A oneDNN trap at the heads").
+``--operators`` times the same steps by MXNet operator instead (MXNet's profiler, each
+operator run alone), grouped into convolutions, BatchNorm and ReLU, the merges, and the
+rest: what is left to gain once the convolutions, the same kernels on both sides, are set
+aside.
 """
 import argparse
 import collections
+import json
 import os
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARK = '=== measured steps ==='
@@ -59,12 +65,20 @@ else:
         with autograd.record():
             out = loss(net(x), y)
         out.backward()
+if %(operators)r:
+    from mxnet import profiler
+    profiler.set_config(profile_all=True, aggregate_stats=True, filename=%(trace)r)
 for i in range(2 + %(steps)d):
     mx.nd.waitall()
     if i == 2:
         print(%(mark)r, flush=True)
+        if %(operators)r:
+            profiler.set_state('run')
     step()
     mx.nd.waitall()
+if %(operators)r:
+    profiler.set_state('stop')
+    print(profiler.dumps(format='json'))
 '''
 
 
@@ -76,7 +90,8 @@ def kernel_times(network, depth, batch, module, isa=None, old_head=False, steps=
     if isa:
         env['DNNL_MAX_CPU_ISA'] = isa
     code = CHILD % dict(root=ROOT, network=network, depth=depth, batch=batch, module=module,
-                        old_head=old_head, mark=MARK, steps=steps, amp=amp)
+                        old_head=old_head, mark=MARK, steps=steps, amp=amp, operators=False,
+                        trace=os.devnull)
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr[-2000:])
@@ -92,6 +107,47 @@ def kernel_times(network, depth, batch, module, isa=None, old_head=False, steps=
     return {k: (calls / steps, ms / steps) for k, (calls, ms) in totals.items()}
 
 
+def operator_times(network, depth, batch, module, isa=None, old_head=False, steps=3,
+                   amp=False):
+    """{operator: ms} per step from MXNet's profiler, each operator run alone
+    (``MXNET_EXEC_BULK_EXEC_TRAIN=0``: bulked segments would hide which operator took the
+    time), the mean over `steps` steps after two, from a fresh process."""
+    env = dict(os.environ, MXNET_EXEC_BULK_EXEC_TRAIN='0')
+    if isa:
+        env['DNNL_MAX_CPU_ISA'] = isa
+    with tempfile.TemporaryDirectory() as tmp:
+        code = CHILD % dict(root=ROOT, network=network, depth=depth, batch=batch,
+                            module=module, old_head=old_head, mark=MARK, steps=steps, amp=amp,
+                            operators=True, trace=os.path.join(tmp, 'profile.json'))
+        out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                             text=True, cwd=tmp)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-2000:])
+    stats = json.loads(out.stdout.split(MARK, 1)[1])['Time']
+    return {op: row['Total'] / steps for domain, ops in stats.items()
+            if domain.startswith('operator') for op, row in ops.items()}
+
+
+#: How --operators groups MXNet's operators (forward and backward alike); the rest is "other".
+OPERATOR_GROUPS = (('convolution', ('Convolution',)),
+                   ('BatchNorm and ReLU', ('BatchNorm', 'Activation')),
+                   ('merges (sums, scalar multiply)', ('add_n', 'elemwise_add', 'mul_scalar')))
+
+
+def operator_table(label, times):
+    """Print MXNet's per-operator time of one side, grouped by :data:`OPERATOR_GROUPS`."""
+    total = sum(times.values())
+    groups = collections.OrderedDict((name, 0.0) for name, _ in OPERATOR_GROUPS)
+    groups['other'] = 0.0
+    for op, ms in times.items():
+        name = next((n for n, keys in OPERATOR_GROUPS if any(k in op for k in keys)), 'other')
+        groups[name] += ms
+    print('\n%s: %.1f ms a step in MXNet\'s operators, each run alone' % (label, total))
+    print('| operators | ms | share |\n|---|---|---|')
+    for name, ms in groups.items():
+        print('| %s | %.1f | %.0f%% |' % (name, ms, 100 * ms / total))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--network', default='cross')
@@ -101,6 +157,8 @@ def main(argv=None):
     p.add_argument('--amp', action='store_true', help='the Gluon side in bfloat16 AMP, no Module')
     p.add_argument('--old-head', action='store_true',
                    help="the Gluon side pools with MXNet's average pooling (as before)")
+    p.add_argument('--operators', action='store_true',
+                   help="MXNet's profiler by operator instead of oneDNN's log by kernel")
     args = p.parse_args(argv)
     if args.network == 'ensemble':
         p.error('the ensemble trains with a loss per component: give a network with one output')
@@ -112,6 +170,11 @@ def main(argv=None):
     sides = [('Gluon' + (' (old head)' if args.old_head else '') +
               (', bfloat16 AMP' if args.amp else ''), False)] + [('Module', True)] * (not args.amp)
     for label, module in sides:
+        if args.operators:
+            operator_table(label, operator_times(args.network, args.depth, args.batch_size,
+                                                 module, args.isa, args.old_head,
+                                                 amp=args.amp))
+            continue
         times = kernel_times(args.network, args.depth, args.batch_size, module, args.isa,
                              args.old_head, amp=args.amp)
         total = sum(ms for _, ms in times.values())
