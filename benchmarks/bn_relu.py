@@ -1,0 +1,97 @@
+"""BatchNorm and ReLU in one op against the original's two nodes, per network, in one process.
+
+    python benchmarks/bn_relu.py [--networks cross:14,dla34,imagenet_cross] [--size 32]
+                                 [--batch-size 16] [--steps 5] [--rounds 5]
+
+The same network (same weights), trained with its BatchNorms built with ``relu=True``
+fused (``_contrib_BatchNormWithReLU`` in the training graph) and with them unfused (the
+``relu`` flag off, so the enclosing block applies the original's ``Activation``), the two
+taking turns: a round times `steps` training steps (forward and backward, no update) of
+each, after rebuilding the hybridized graph and two warm-up steps. Reports the median
+img/s of each and the median of the rounds' ratios. A benchmark, not a test
+(docs/performance.md, "BatchNorm and ReLU in one op").
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _blocks(block):
+    yield block
+    for child in block._children.values():
+        yield from _blocks(child)
+
+
+def timed_steps(net, x, labels, steps):
+    """img/s of `steps` training steps (forward, backward) after two, the graph rebuilt."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    net.hybridize(static_alloc=True, static_shape=True)
+    for i in range(2 + steps):
+        if i == 2:
+            mx.nd.waitall()
+            start = time.perf_counter()
+        with autograd.record():
+            total = loss(net(x), labels)
+        total.backward()
+    mx.nd.waitall()
+    return steps * x.shape[0] / (time.perf_counter() - start)
+
+
+def compare(name, depth, size, batch, steps, rounds):
+    import mxnet as mx
+    from fusenet_gluon import get_model
+    from fusenet_gluon.models.common import BatchNorm
+    kwargs = dict(classes=10)
+    if depth:
+        kwargs['depth'] = depth
+    if name.startswith('dla'):
+        kwargs['pool_size'] = size // 32
+    net = get_model(name, **kwargs)
+    net.initialize(mx.init.Xavier())
+    fusable = [b for b in _blocks(net) if isinstance(b, BatchNorm) and b.relu]
+    x = mx.nd.random.uniform(shape=(batch, 3, size, size))
+    labels = mx.nd.array([i % 10 for i in range(batch)])
+    speeds = {True: [], False: []}
+    for _ in range(rounds):
+        for fused in (True, False):
+            for block in fusable:
+                block.relu = fused
+            speeds[fused].append(timed_steps(net, x, labels, steps))
+    ratios = [f / u for f, u in zip(speeds[True], speeds[False])]
+    print('| %s | %dx%d | %d | %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.3f (%.2f-%.2f) |' % (
+        name + (' %d' % depth if depth else ''), size, size, batch, len(fusable),
+        statistics.median(speeds[True]), min(speeds[True]), max(speeds[True]),
+        statistics.median(speeds[False]), min(speeds[False]), max(speeds[False]),
+        statistics.median(ratios), min(ratios), max(ratios)), flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--networks', default='cross:26,dla34,imagenet_cross',
+                   help='comma list of NAME or NAME:DEPTH')
+    p.add_argument('--size', type=int, default=32,
+                   help='input side (ImageNet networks always 224)')
+    p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--steps', type=int, default=5)
+    p.add_argument('--rounds', type=int, default=5)
+    args = p.parse_args(argv)
+    sys.path.insert(0, ROOT)
+    from fusenet_gluon.timing import machine
+    print('# ' + machine())
+    print('| network | input | batch | fused BatchNorms | fused img/s | two nodes img/s | '
+          'paired ratio |\n|---|---|---|---|---|---|---|')
+    for item in args.networks.split(','):
+        name, _, depth = item.partition(':')
+        size = 224 if name.startswith('imagenet') else args.size
+        compare(name, int(depth) if depth else None, size, args.batch_size, args.steps,
+                args.rounds)
+
+
+if __name__ == '__main__':
+    main()
