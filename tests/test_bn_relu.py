@@ -163,41 +163,6 @@ def _blocks(block):
         yield from _blocks(child)
 
 
-@pytest.mark.parametrize('network,kwargs', [
-    ('dla34', {}), ('dla46_c', {}), ('dla102', {}),  # basic, bottleneck, residual root
-    ('dla60x', {}),   # grouped convolutions: there the op failed, so those stay two ops
-    ('imagenet_cross', {'blocks': (1, 1, 1, 1)}), ('imagenet_resnet', {'blocks': (1, 1, 1, 1)})])
-def test_the_imagenet_and_dla_blocks_fuse_with_the_same_step(network, kwargs):
-    """The DLA blocks (``relu_after``, the sequentials' ``ReLU``) and the ImageNet
-    bottleneck: the training graph holds one BatchNormWithReLU per BatchNorm built with
-    ``relu=True`` and the step is the two nodes' step bit for bit; the inference graph holds
-    the original's nodes."""
-    size = 32 if network.startswith('dla') else 224
-    x = mx.nd.array(np.random.RandomState(3).normal(0, 1, (2, 3, size, size)))
-    labels = mx.nd.array([1, 2])
-    kwargs = dict(kwargs, classes=10, **({'pool_size': 1} if size == 32 else {}))
-    results = []
-    for fused in (True, False):
-        mx.random.seed(7)
-        net = get_model(network, **kwargs)
-        net.initialize(mx.init.Xavier())
-        blocks = [b for b in _blocks(net) if isinstance(b, BatchNorm) and b.relu]
-        for block in blocks:
-            block.relu = fused
-        results.append(step(net, x, labels))   # an MXNetError here: the op failed
-        trained = ops(net)
-        assert trained.count('_contrib_BatchNormWithReLU') == (len(blocks) if fused else 0)
-        if fused:
-            net.hybridize()
-            net(x)
-            inference = ops(net)
-            assert '_contrib_BatchNormWithReLU' not in inference
-            assert inference.count('Activation') == trained.count('Activation') + len(blocks)
-    assert blocks and len(results[0]) == len(results[1])
-    for got, want in zip(*results):
-        assert np.array_equal(got, want)
-
-
 AMP = r'''
 import sys
 sys.path.insert(0, %r)

@@ -17,7 +17,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import CIFAR
-from .common import BatchNorm, GlobalAvgPool2D, NamedBlock, one_depth, relu_after
+from .common import BatchNorm, GlobalAvgPool2D, NamedBlock, one_depth
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'CifarFuseNet']
@@ -51,7 +51,9 @@ class ConvBN(HybridBlock):
 
     def hybrid_forward(self, F, x):
         x = self.bn(self.conv(x))
-        return relu_after(F, self.bn, x) if self.relu else x
+        if self.relu and not self.bn.takes_relu():  # else the BatchNorm's op applied it
+            x = F.Activation(x, act_type='relu')
+        return x
 
 
 def one(name, kin, kout, relu=True):

@@ -136,30 +136,3 @@ class BatchNorm(nn.BatchNorm):
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
         op, _ = batch_norm_op(F, self.relu)
         return op(x, gamma, beta, running_mean, running_var, name='fwd', **self._kwargs)
-
-
-def relu_after(F, bn, x):
-    """``relu(x)`` for ``x = bn(...)``, `bn` a :class:`BatchNorm`: `x` itself where the
-    BatchNorm's op already applied the ReLU (:meth:`BatchNorm.takes_relu`: built with
-    ``relu=True``, in a graph built for training on the CPU), else the original's
-    ``Activation`` node."""
-    return x if bn.takes_relu() else F.Activation(x, act_type='relu')
-
-
-class ReLU(nn.Activation):
-    """``nn.Activation('relu')``, named as it is (``relu0_``, ...), for a sequential in which it
-    follows the :class:`BatchNorm` `bn` (built with ``relu=True``): :func:`relu_after`, the
-    identity where `bn`'s op applied the ReLU."""
-
-    def __init__(self, bn, **kwargs):
-        super(ReLU, self).__init__('relu', **kwargs)
-        self._bn_takes_relu = bn.takes_relu   # not bn itself: a Block would become a child
-
-    def hybrid_forward(self, F, x):
-        return x if self._bn_takes_relu() else super(ReLU, self).hybrid_forward(F, x)
-
-
-def bn_relu(**kwargs):
-    """A :class:`BatchNorm` (`kwargs`) and the :class:`ReLU` after it, for a sequential."""
-    bn = BatchNorm(relu=True, **kwargs)
-    return bn, ReLU(bn)

@@ -23,7 +23,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..families import DLA as DLA_FAMILY
-from .common import AvgPool2D, BatchNorm, bn_relu, relu_after
+from .common import AvgPool2D
 
 __all__ = ['DLA', 'Tree', 'Root', 'BasicBlock', 'Bottleneck', 'BottleneckX', 'DLA_VARIANTS',
            'DLAInit', 'dla_init', 'get_dla']
@@ -32,14 +32,9 @@ BN_EPS = 1e-5
 BN_MOMENTUM = 0.9   # PyTorch's momentum 0.1: running = 0.9 running + 0.1 batch
 
 
-def _bn_args(prefix, channels):
-    return dict(momentum=BN_MOMENTUM, epsilon=BN_EPS, in_channels=channels, prefix=prefix)
-
-
-def _bn(prefix, channels, relu=False):
-    """The authors' BatchNorm; `relu`: a ReLU follows it (:func:`common.relu_after`), which
-    a graph built for training on the CPU computes in the BatchNorm's op."""
-    return BatchNorm(relu=relu, **_bn_args(prefix, channels))
+def _bn(prefix, channels):
+    return nn.BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPS, in_channels=channels,
+                        prefix=prefix)
 
 
 def _conv(prefix, cin, cout, kernel, stride=1, pad=0, groups=1, bias=False):
@@ -54,12 +49,12 @@ class BasicBlock(HybridBlock):
         super(BasicBlock, self).__init__(**kwargs)
         with self.name_scope():
             self.conv1 = _conv('conv1_', cin, cout, 3, stride, 1)
-            self.bn1 = _bn('bn1_', cout, relu=True)
+            self.bn1 = _bn('bn1_', cout)
             self.conv2 = _conv('conv2_', cout, cout, 3, 1, 1)
             self.bn2 = _bn('bn2_', cout)
 
     def hybrid_forward(self, F, x, residual):
-        out = relu_after(F, self.bn1, self.bn1(self.conv1(x)))
+        out = F.Activation(self.bn1(self.conv1(x)), act_type='relu')
         return F.Activation(self.bn2(self.conv2(out)) + residual, act_type='relu')
 
 
@@ -72,20 +67,15 @@ class Bottleneck(HybridBlock):
         width = cout // 2 if width is None else width
         with self.name_scope():
             self.conv1 = _conv('conv1_', cin, width, 1)
-            # MXNet trap: BatchNormWithReLU's backward fails ("could not create a primitive
-            # descriptor iterator") beside a grouped convolution, before it or after it, in
-            # every ResNeXt variant (dla46x_c to dla102x2, MXNet 1.9.1; tests/test_bn_relu.py):
-            # around a grouped convolution BatchNorm and ReLU stay two ops
-            fuse = groups == 1
-            self.bn1 = _bn('bn1_', width, relu=fuse)
+            self.bn1 = _bn('bn1_', width)
             self.conv2 = _conv('conv2_', width, width, 3, stride, 1, groups)
-            self.bn2 = _bn('bn2_', width, relu=fuse)
+            self.bn2 = _bn('bn2_', width)
             self.conv3 = _conv('conv3_', width, cout, 1)
             self.bn3 = _bn('bn3_', cout)
 
     def hybrid_forward(self, F, x, residual):
-        out = relu_after(F, self.bn1, self.bn1(self.conv1(x)))
-        out = relu_after(F, self.bn2, self.bn2(self.conv2(out)))
+        out = F.Activation(self.bn1(self.conv1(x)), act_type='relu')
+        out = F.Activation(self.bn2(self.conv2(out)), act_type='relu')
         return F.Activation(self.bn3(self.conv3(out)) + residual, act_type='relu')
 
 
@@ -106,13 +96,11 @@ class Root(HybridBlock):
         self.residual = residual
         with self.name_scope():
             self.conv = _conv('conv_', cin, cout, 1)
-            self.bn = _bn('bn_', cout, relu=not residual)
+            self.bn = _bn('bn_', cout)
 
     def hybrid_forward(self, F, *children):
         x = self.bn(self.conv(F.concat(*children, dim=1)))
-        if self.residual:
-            return F.Activation(x + children[0], act_type='relu')
-        return relu_after(F, self.bn, x)
+        return F.Activation(x + children[0] if self.residual else x, act_type='relu')
 
 
 class Tree(HybridBlock):
@@ -166,7 +154,7 @@ def _conv_level(prefix, cin, cout, convs, stride=1):
     with level.name_scope():
         for i in range(convs):
             level.add(_conv('%d_' % (3 * i), cin, cout, 3, stride if i == 0 else 1, 1),
-                      *bn_relu(**_bn_args('%d_' % (3 * i + 1), cout)))
+                      _bn('%d_' % (3 * i + 1), cout), nn.Activation('relu'))
             cin = cout
     return level
 
@@ -204,8 +192,8 @@ class DLA(HybridBlock):
         with self.name_scope():
             self.base_layer = nn.HybridSequential(prefix='base_layer_')
             with self.base_layer.name_scope():
-                self.base_layer.add(_conv('0_', 3, c[0], 7, 1, 3),
-                                    *bn_relu(**_bn_args('1_', c[0])))
+                self.base_layer.add(_conv('0_', 3, c[0], 7, 1, 3), _bn('1_', c[0]),
+                                    nn.Activation('relu'))
             self.level0 = _conv_level('level0_', c[0], c[0], levels[0])
             self.level1 = _conv_level('level1_', c[0], c[1], levels[1], 2)
             self.level2 = Tree(levels[2], make, c[1], c[2], 2, level_root=False,

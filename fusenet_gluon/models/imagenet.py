@@ -11,7 +11,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import IMAGENET
-from .common import AvgPool2D, BatchNorm, NamedBlock, bn_relu
+from .common import AvgPool2D, NamedBlock
 
 __all__ = ['Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock', 'ImageNetFuseNet']
 
@@ -19,8 +19,7 @@ __all__ = ['Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock', 'ImageNetFuse
 class Bottleneck(HybridBlock):
     """``N_conv1`` 1x1 to kout/4, ``N_conv2`` 3x3 (stride), ``N_conv3`` 1x1 to kout.
 
-    Each convolution is followed by BatchNorm (``N_bn1..3``), the first two by ReLU (in a
-    graph built for training on the CPU, BatchNorm and ReLU in one op: ``common.batch_norm_op``).
+    Each convolution is followed by BatchNorm (``N_bn1..3``), the first two by ReLU.
     Input (N, kin, H, W); output (N, kout, H/stride, W/stride).
     """
 
@@ -34,12 +33,11 @@ class Bottleneck(HybridBlock):
                     self.body.add(nn.Conv2D(channels, spec.kernel, spec.stride, spec.pad,
                                             use_bias=False, in_channels=kin,
                                             prefix='conv%s_' % k))
-                    bn = dict(momentum=arch.BN_MOMENTUM, epsilon=arch.BN_EPS,
-                              in_channels=channels, prefix='bn%s_' % k)
-                    if i < len(layers) - 1:   # BatchNorm and ReLU, one op in training
-                        self.body.add(*bn_relu(**bn))
-                    else:
-                        self.body.add(BatchNorm(**bn))
+                    self.body.add(nn.BatchNorm(momentum=arch.BN_MOMENTUM,
+                                               epsilon=arch.BN_EPS, in_channels=channels,
+                                               prefix='bn%s_' % k))
+                    if i < len(layers) - 1:
+                        self.body.add(nn.Activation('relu'))
                     kin = channels
 
     def hybrid_forward(self, F, x):
