@@ -112,7 +112,9 @@ def operator_times(network, depth, batch, module, isa=None, old_head=False, step
     """{operator: ms} per step from MXNet's profiler, each operator run alone
     (``MXNET_EXEC_BULK_EXEC_TRAIN=0``: bulked segments would hide which operator took the
     time), the mean over `steps` steps after two, from a fresh process."""
-    env = dict(os.environ, MXNET_EXEC_BULK_EXEC_TRAIN='0')
+    env = {k: v for k, v in os.environ.items()   # a verbose log would mix with the JSON
+           if k not in ('DNNL_VERBOSE', 'MKLDNN_VERBOSE')}
+    env['MXNET_EXEC_BULK_EXEC_TRAIN'] = '0'
     if isa:
         env['DNNL_MAX_CPU_ISA'] = isa
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,8 +126,13 @@ def operator_times(network, depth, batch, module, isa=None, old_head=False, step
     if out.returncode != 0:
         raise SystemExit(out.stderr[-2000:])
     stats = json.loads(out.stdout.split(MARK, 1)[1])['Time']
-    return {op: row['Total'] / steps for domain, ops in stats.items()
-            if domain.startswith('operator') for op, row in ops.items()}
+    times = {op: row['Total'] / steps for domain, ops in stats.items()
+             if domain.startswith('operator') for op, row in ops.items()}
+    bulked = [op for op in times if ',' in op]   # a segment's name lists its operators
+    if bulked:
+        raise SystemExit('operators ran in bulked segments (%s...): MXNET_EXEC_BULK_EXEC_TRAIN '
+                         'was not honoured' % bulked[0][:60])
+    return times
 
 
 #: How --operators groups MXNet's operators (forward and backward alike); the rest is "other".

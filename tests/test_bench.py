@@ -48,3 +48,20 @@ def test_the_machine_line_names_a_cap_on_onednn(monkeypatch):
     assert 'DNNL_MAX_CPU_ISA' not in machine()
     monkeypatch.setenv('DNNL_MAX_CPU_ISA', 'AVX2')
     assert machine().endswith('; oneDNN capped at AVX2 (DNNL_MAX_CPU_ISA)')
+
+
+def test_the_bn_relu_benchmark_pairs_a_fused_network_and_refuses_one_without(capsys):
+    """benchmarks/bn_relu.py: DFN-MR 14 has 7 BatchNorms followed by a ReLU (the stem and
+    each path's first layer: tests/test_bn_relu.py counts them in the graph); DLA runs the
+    two nodes, so there is nothing to pair."""
+    import importlib.util
+    import os
+    import pytest
+    spec = importlib.util.spec_from_file_location(
+        'bn_relu_benchmark', os.path.join(ROOT, 'benchmarks', 'bn_relu.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(['--networks', 'cross:14', '--batch-size', '2', '--steps', '1', '--rounds', '2'])
+    assert '| cross 14 | 32x32 | 2 | 7 |' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match='dla34 has no BatchNorm that fuses its ReLU'):
+        module.main(['--networks', 'dla34', '--steps', '1', '--rounds', '1'])
