@@ -66,13 +66,11 @@ def data_preset(spec, data_dir, dataset=None, train_file='train.rec'):
     if name is None:
         raise UserError('%s has no %s: name its data set with --dataset (one of %s)'
                         % (data_dir, META_FILE, ', '.join(P.DATASETS)))
-    preset = P.get_preset(name)
-    if spec.dla:
-        preset = P.dla_preset(preset)
+    preset = P.family_preset(P.get_preset(name), spec.family)
     size = spec.input_shape[1]
     if preset.input_size != size:
-        hint = ' (--pool-size %d builds it for them)' % max(1, preset.input_size // 32) \
-            if spec.dla else ''
+        pool = spec.family.pool_size_for(preset.input_size)
+        hint = ' (--pool-size %d builds it for them)' % pool if pool else ''
         raise UserError('%s takes %dx%d images; %s records are %dx%d%s' % (
             spec.label, size, size, preset.name, preset.input_size, preset.input_size, hint))
     if preset.classes != spec.classes:

@@ -248,3 +248,20 @@ def test_ensemble_accuracy_scores_the_mean_of_the_components_softmax():
     assert np.allclose(np.exp(_scores(outs)), mean, atol=1e-6)
     assert (_scores(outs).argmax(axis=1) == mean.argmax(axis=1)).all()
     assert _scores(outs[:1]) is outs[0]  # a single network: its logits as they are
+
+
+def test_a_dla_at_the_wrong_size_is_told_the_pool_size_that_fits(tmp_path):
+    """DLA at its default pooling takes 224x224 images; 32x32 records need pooling
+    32 // 32 = 1, which the one-line refusal names. An ImageNet DFN, whose pooling is no
+    option, gets no such hint."""
+    from fusenet_gluon.deploy import data_preset
+    from fusenet_gluon.utils import UserError
+    folder = str(tmp_path)
+    write_digit_like(folder, 32)
+    with pytest.raises(UserError) as refused:
+        data_preset(NetworkSpec('dla34', classes=10), folder)
+    assert str(refused.value) == ('dla34 takes 224x224 images; digits records are 32x32 '
+                                  '(--pool-size 1 builds it for them)')
+    assert data_preset(NetworkSpec('dla34', classes=10, pool_size=1), folder).name == 'digits'
+    with pytest.raises(UserError, match=r'takes 224x224 images; digits records are 32x32$'):
+        data_preset(NetworkSpec('imagenet_resnet'), folder)

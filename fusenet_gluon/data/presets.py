@@ -89,6 +89,12 @@ def dla_preset(preset):
                           augment=RandomResizedCrop())
 
 
+def family_preset(preset, family):
+    """`preset` as the model `family` (:mod:`fusenet_gluon.families`) trains on it: its
+    entry's ``data_recipe`` (``'dla'``: :func:`dla_preset`; ``'original'``: unchanged)."""
+    return dla_preset(preset) if family.data_recipe == 'dla' else preset
+
+
 def get_preset(name, fb_mean=False, pad='white'):
     """The preset called `name`; ``fb_mean`` switches ImageNet to the alternative statistics;
     `pad` is the colour of the CIFAR pad (``'white'``, what the authors' MXNet ran, or

@@ -18,7 +18,7 @@ from .. import arch
 from .. import spec as net_spec
 from ..data import get_preset, lr_steps
 from ..data.augment import PAD_COLOURS
-from ..data.presets import dla_preset
+from ..data.presets import family_preset
 from ..data.meta import META_FILE, read_meta
 from ..data.presets import Preset
 from ..gpu_support import check_gpus
@@ -460,7 +460,7 @@ def _network(args, imagenet, notes):
     preset = _dataset(args, imagenet, notes)
     spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
                               input_size=preset.input_size)
-    return spec, (dla_preset(preset) if spec.family.data_recipe == 'dla' else preset)
+    return spec, family_preset(preset, spec.family)
 
 
 def resolve(args, imagenet=False):
