@@ -196,6 +196,13 @@ def test_default_run_folder_is_named_by_what_is_built(tmp_path):
     assert 'lr 0.1, constant (no step within 1 epochs)' in log     # 1 epoch: no step fires
     assert NetworkSpec('cross', 15).tag == 'cross_d14w1'
     assert NetworkSpec('cross', 110).tag == 'cross_d110w1'
+    # resumed without --model-prefix: the default folder is found again from the flags
+    status, out, err = train_cifar_here(*TRAIN, '--depth', '15', '--log-dir', str(tmp_path),
+                                        '--num-examples', '32', '--num-epochs', '2',
+                                        '--load-epoch', 'latest')
+    assert status == 0, err[-2000:]
+    assert 'resume from epoch 1' in out
+    assert os.path.isfile(str(tmp_path / 'digits' / 'cross_d14w1' / 'model-0002.params'))
 
 
 @pytest.mark.parametrize('argv,message', [

@@ -383,9 +383,8 @@ def _resumed(args, imagenet):
     """`args` with the settings of the run behind checkpoint ``--load-epoch`` (see
     :data:`CARRIED`), 'latest' replaced by its epoch; a flag given that contradicts one is
     refused naming both values."""
-    if args.model_prefix is None:  # the default prefix: named by the flags' network
-        spec, preset = _network(args, imagenet, [])
-    files = RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
+    # the default prefix is named by the flags' network
+    files = _prefix_files(args, *([] if args.model_prefix else _network(args, imagenet, [])))
     if args.load_epoch == 'latest':
         args.load_epoch = files.latest_epoch()
     files.check_resumable(args.load_epoch)
@@ -429,11 +428,17 @@ def _check_prefix(prefix, flag):
         raise UserError('%s %s: cannot write in %s (permission denied)' % (flag, prefix, here))
 
 
+def _prefix_files(args, spec=None, preset=None):
+    """The run's files under ``--model-prefix``, or under the default prefix of `spec` on
+    `preset`'s data set."""
+    return RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
+
+
 def _run_files(args, spec, preset):
     """The run's files, checked: the prefix can be written, ``--load-epoch`` names a
     checkpoint there, and a fresh run does not write over another run's files."""
     flag = '--model-prefix' if args.model_prefix else '--log-dir'
-    files = RunFiles(args.model_prefix or _default_prefix(args, spec, preset.name))
+    files = _prefix_files(args, spec, preset)
     _check_prefix(files.prefix, flag)
     if args.load_epoch is not None:
         if args.force:
