@@ -46,14 +46,19 @@ def timed_steps(net, x, labels, steps):
 
 
 def compare(name, depth, size, batch, steps, rounds):
+    """Print the table row of network `name` at inputs of side `size` where its family's
+    pooling is an option (DLA), else at the family's own input size."""
     import mxnet as mx
-    from fusenet_gluon import get_model
+    from fusenet_gluon import families, get_model
     from fusenet_gluon.models.common import BatchNorm
+    family = families.of(name)
     kwargs = dict(classes=10)
     if depth:
         kwargs['depth'] = depth
-    if name.startswith('dla'):
-        kwargs['pool_size'] = size // 32
+    if family.pool_size is None:
+        size = family.input_size
+    else:
+        kwargs['pool_size'] = family.pool_size_for(size)
     net = get_model(name, **kwargs)
     net.initialize(mx.init.Xavier())
     fusable = [b for b in _blocks(net) if isinstance(b, BatchNorm) and b.relu]
@@ -80,7 +85,8 @@ def main(argv=None):
     p.add_argument('--networks', default='cross:26,fuse3:8',
                    help='comma list of NAME or NAME:DEPTH')
     p.add_argument('--size', type=int, default=32,
-                   help='input side (ImageNet networks always 224)')
+                   help="input side of the networks whose pooling is an option (DLA); the "
+                        "others take their family's input size")
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--steps', type=int, default=10)
     p.add_argument('--rounds', type=int, default=5)
@@ -92,8 +98,7 @@ def main(argv=None):
           'paired ratio |\n|---|---|---|---|---|---|---|')
     for item in args.networks.split(','):
         name, _, depth = item.partition(':')
-        size = 224 if name.startswith('imagenet') else args.size
-        compare(name, int(depth) if depth else None, size, args.batch_size, args.steps,
+        compare(name, int(depth) if depth else None, args.size, args.batch_size, args.steps,
                 args.rounds)
 
 

@@ -82,20 +82,29 @@ if %(operators)r:
 '''
 
 
+def _measured_output(env, isa, operators, **fields):
+    """What a fresh process running :data:`CHILD` with `fields` printed once the measured
+    steps began, under `env` with oneDNN capped at `isa` if given; the end of its stderr,
+    as the exit message, if it failed."""
+    if isa:
+        env['DNNL_MAX_CPU_ISA'] = isa
+    with tempfile.TemporaryDirectory() as tmp:   # the profiler's trace file, if any
+        code = CHILD % dict(fields, root=ROOT, mark=MARK, operators=operators,
+                            trace=os.path.join(tmp, 'profile.json'))
+        out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                             text=True, cwd=tmp)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-2000:])
+    return out.stdout.split(MARK, 1)[1]
+
+
 def kernel_times(network, depth, batch, module, isa=None, old_head=False, steps=3,
                  amp=False):
     """{(primitive, implementation): (calls, ms)} per step, the mean over `steps` steps after
     two, from a fresh process."""
-    env = dict(os.environ, DNNL_VERBOSE='1')
-    if isa:
-        env['DNNL_MAX_CPU_ISA'] = isa
-    code = CHILD % dict(root=ROOT, network=network, depth=depth, batch=batch, module=module,
-                        old_head=old_head, mark=MARK, steps=steps, amp=amp, operators=False,
-                        trace=os.devnull)
-    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(out.stderr[-2000:])
-    lines = out.stdout.split(MARK, 1)[1].splitlines()
+    lines = _measured_output(dict(os.environ, DNNL_VERBOSE='1'), isa, False, network=network,
+                             depth=depth, batch=batch, module=module, old_head=old_head,
+                             steps=steps, amp=amp).splitlines()
     totals = collections.defaultdict(lambda: [0, 0.0])
     for line in lines:
         fields = line.split(',')
@@ -115,17 +124,9 @@ def operator_times(network, depth, batch, module, isa=None, old_head=False, step
     env = {k: v for k, v in os.environ.items()   # a verbose log would mix with the JSON
            if k not in ('DNNL_VERBOSE', 'MKLDNN_VERBOSE')}
     env['MXNET_EXEC_BULK_EXEC_TRAIN'] = '0'
-    if isa:
-        env['DNNL_MAX_CPU_ISA'] = isa
-    with tempfile.TemporaryDirectory() as tmp:
-        code = CHILD % dict(root=ROOT, network=network, depth=depth, batch=batch,
-                            module=module, old_head=old_head, mark=MARK, steps=steps, amp=amp,
-                            operators=True, trace=os.path.join(tmp, 'profile.json'))
-        out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
-                             text=True, cwd=tmp)
-    if out.returncode != 0:
-        raise SystemExit(out.stderr[-2000:])
-    stats = json.loads(out.stdout.split(MARK, 1)[1])['Time']
+    stats = json.loads(_measured_output(env, isa, True, network=network, depth=depth,
+                                        batch=batch, module=module, old_head=old_head,
+                                        steps=steps, amp=amp))['Time']
     times = {op: row['Total'] / steps for domain, ops in stats.items()
              if domain.startswith('operator') for op, row in ops.items()}
     bulked = [op for op in times if ',' in op]   # a segment's name lists its operators

@@ -1,8 +1,12 @@
 """fusenet_gluon.bench: the benchmark's interface (its output format, not its speed: numbers
 are for docs/performance.md, not for tests)."""
+import importlib.util
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT, cli_here
 from fusenet_gluon import bench
@@ -54,9 +58,6 @@ def test_the_bn_relu_benchmark_pairs_a_fused_network_and_refuses_one_without(cap
     """benchmarks/bn_relu.py: DFN-MR 14 has 7 BatchNorms followed by a ReLU (the stem and
     each path's first layer: tests/test_bn_relu.py counts them in the graph); DLA runs the
     two nodes, so there is nothing to pair."""
-    import importlib.util
-    import os
-    import pytest
     spec = importlib.util.spec_from_file_location(
         'bn_relu_benchmark', os.path.join(ROOT, 'benchmarks', 'bn_relu.py'))
     module = importlib.util.module_from_spec(spec)
