@@ -98,6 +98,27 @@ def assert_workers_agree(prefix, epoch, make_net):
                                           p1[name].data().asnumpy(), err_msg=name)
 
 
+def assert_same_files(a, b):
+    """`a` and `b` hold the same bytes; if not, the message names the arrays that differ
+    (files MXNet saves) or the first differing byte, not megabytes of both files."""
+    x, y = open(a, 'rb').read(), open(b, 'rb').read()
+    if x == y:
+        return
+    try:
+        da, db = mx.nd.load(a), mx.nd.load(b)
+    except mx.base.MXNetError:  # not an NDArray file (optimizer states are a pickle)
+        first = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+        raise AssertionError('%s (%d bytes) and %s (%d bytes) first differ at byte %d'
+                             % (a, len(x), b, len(y), first)) from None
+    if sorted(da) != sorted(db):
+        raise AssertionError('%s and %s hold different names: %s' % (
+            a, b, sorted(set(da) ^ set(db))[:8]))
+    differ = [(k, float(np.abs(da[k].asnumpy().astype(np.float64) - db[k].asnumpy()).max()))
+              for k in sorted(da) if not np.array_equal(da[k].asnumpy(), db[k].asnumpy())]
+    raise AssertionError('%s and %s: %d of %d arrays differ, e.g. %s' % (
+        a, b, len(differ), len(da), ', '.join('%s by %.3g' % d for d in differ[:6])))
+
+
 def run(*argv, timeout=300):
     env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
     return subprocess.run([sys.executable] + list(argv), cwd=ROOT, env=env,

@@ -13,7 +13,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_workers_agree, make_toy_records
+from conftest import ROOT, assert_same_files, assert_workers_agree, make_toy_records
 from fusenet_gluon import get_model, upstream
 
 CTX2 = [mx.cpu(0), mx.cpu(1)]
@@ -70,10 +70,6 @@ def train(data, prefix, *extra):
     return r
 
 
-def same_files(a, b):
-    return open(a, 'rb').read() == open(b, 'rb').read()
-
-
 def test_two_devices_stopped_and_resumed_end_identical(tmp_path):
     data = str(tmp_path / 'toy')
     make_toy_records(data, n_train=96, n_test=16)
@@ -83,7 +79,7 @@ def test_two_devices_stopped_and_resumed_end_identical(tmp_path):
     train(data, b, '--num-epochs', '2')
     train(data, b, '--num-epochs', '4', '--load-epoch', '2')
     for suffix in ('-0004.params', '-0004.device-stats', '-0004.states'):
-        assert same_files(a + suffix, b + suffix), suffix
+        assert_same_files(a + suffix, b + suffix)
     stats = mx.nd.load(a + '-0004.device-stats')
     d0, d1 = stats['0:g0_bn_running_mean'].asnumpy(), stats['1:g0_bn_running_mean'].asnumpy()
     assert np.abs(d0 - d1).max() > 1e-3   # each device kept its own statistics
@@ -108,8 +104,8 @@ def test_sigint_on_two_devices_resumes_exactly(tmp_path):
     assert proc.wait(120) == 130
     assert json.load(open(b + '-0002.json'))['complete'] is False
     train(data, b, *common, '--load-epoch', '2')
-    assert same_files(a + '-0002.params', b + '-0002.params')
-    assert same_files(a + '-0002.device-stats', b + '-0002.device-stats')
+    assert_same_files(a + '-0002.params', b + '-0002.params')
+    assert_same_files(a + '-0002.device-stats', b + '-0002.device-stats')
 
 
 @pytest.mark.parametrize('argv,message', [

@@ -227,7 +227,7 @@ def test_ensemble_onnx_has_eight_outputs_and_deploy_exports(tmp_path):
 def test_the_ensemble_on_two_devices_resumes_exactly_and_trains_distributed(tmp_path):
     import subprocess
     import sys
-    from conftest import ROOT, assert_workers_agree, make_toy_records
+    from conftest import ROOT, assert_same_files, assert_workers_agree, make_toy_records
     data = str(tmp_path / 'toy')
     make_toy_records(data, n_train=64, n_test=16)
     common = ['--network', 'ensemble', '--depth', '8', '--data-dir', data, '--gpus', '',
@@ -243,7 +243,7 @@ def test_the_ensemble_on_two_devices_resumes_exactly_and_trains_distributed(tmp_
     run(*train, '--num-epochs', '2', '--model-prefix', b)
     run(*train, '--num-epochs', '3', '--load-epoch', '2', '--model-prefix', b)
     for suffix in ('-0003.params', '-0003.device-stats'):
-        assert open(a + suffix, 'rb').read() == open(b + suffix, 'rb').read(), suffix
+        assert_same_files(a + suffix, b + suffix)
     d = str(tmp_path / 'd' / 'm')
     run(sys.executable, '-m', 'fusenet_gluon.launch', '-n', '2', '-s', '1', '--timeout', '200',
         '--', sys.executable, 'train_cifar.py', *common, '--kv-store', 'dist_sync',

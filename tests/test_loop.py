@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from conftest import make_toy_records
+from conftest import assert_same_files, make_toy_records
 from fusenet_gluon import training
 from fusenet_gluon.training import loop
 
@@ -52,8 +52,7 @@ def test_sigint_during_validation_saves_the_epoch_and_resumes_exactly(tmp_path, 
     signal_during_validation_of(monkeypatch, set())
     assert training.main(argv(data, stopped, '--load-epoch', 'latest')) == 0
     assert os.path.exists(stopped + '-deploy-0000.params')
-    assert open(stopped + '-0003.params', 'rb').read() == open(whole + '-0003.params',
-                                                               'rb').read()
+    assert_same_files(stopped + '-0003.params', whole + '-0003.params')
     assert [json.loads(l)['epoch'] for l in open(stopped + '-metrics.jsonl')] == [1, 2, 3]
 
 

@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_toy_records
+from conftest import ROOT, assert_same_files, make_toy_records
 from fusenet_gluon import get_model, training, upstream
 from fusenet_gluon.data.recordio import write_records
 
@@ -217,7 +217,7 @@ def test_dist_sync_two_workers_on_loopback(toy_dir, tmp_path):
     for suffix in ('-symbol.json', '-0001.params', '-0001.states', '-0001.json'):
         shutil.copy(prefix + suffix, again + suffix)
     run_ok(launch_training(toy_dir, again, 'dist_sync', '--num-epochs', '2', '--load-epoch', '1'))
-    assert open(again + '-0002.params', 'rb').read() == open(prefix + '-0002.params', 'rb').read()
+    assert_same_files(again + '-0002.params', prefix + '-0002.params')
 
 
 def _dist_job(toy_dir, prefix, epochs=8):
@@ -269,7 +269,7 @@ def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_
     run_ok(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)])
     whole = str(tmp_path / 'w')
     run_ok(_dist_job(toy_dir, whole))
-    assert open(stopped + '-0008.params', 'rb').read() == open(whole + '-0008.params', 'rb').read()
+    assert_same_files(stopped + '-0008.params', whole + '-0008.params')
 
 
 def test_sigterm_to_the_launcher_saves_and_stops_the_job(toy_dir, tmp_path):
