@@ -230,8 +230,10 @@ def _interrupt_dist_job(cmd, prefix, signal_what):
         time.sleep(0.05)
     signal_what(p)
     out = p.communicate(timeout=150)[0]
-    said = [re.search(r'(SIGTERM|STOP \(from another worker\)) received: stopped in '
-                      r'(Epoch\[\d+\] after batch \d+); continue with --load-epoch (\d+)',
+    # a signal with an epoch's last batch stops the job after that epoch's validation
+    said = [re.search(r'(SIGTERM|STOP \(from another worker\)) received: stopped '
+                      r'(in Epoch\[\d+\] after batch \d+|after Epoch\[\d+\]); continue with '
+                      r'--load-epoch (\d+)',
                       open(path).read())
             for path in (prefix + '.log', prefix + '-worker1.log')]
     assert all(said), out[-3000:]

@@ -70,11 +70,13 @@ class Job(object):
 
 
 class StopSignals(object):
-    """SIGINT/SIGTERM/SIGHUP set a flag; the loop saves and exits after the current batch.
+    """SIGINT/SIGTERM/SIGHUP set a flag; the loop saves and exits after the current batch
+    (after the epoch's validation when it was the epoch's last).
 
     In a dist_sync job the workers must stop after the same batch: one that left a batch
     early would leave the others waiting for its gradients. With `kv`, :meth:`stop` sums
-    the workers' flags through the kvstore after every batch (one float, one round trip)
+    the workers' flags through the kvstore after every batch but an epoch's last and after
+    each epoch's end (one float, one round trip)
     and is true on all of them when any caught a signal. (dist_async needs no agreement:
     no worker waits for another; its servers also run the optimizer, which would treat
     the flag as a weight.)"""

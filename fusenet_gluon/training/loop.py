@@ -304,10 +304,15 @@ def train_one_epoch(run, epoch):
                 epoch, nbatch + 1, 'NaN' if any(math.isnan(v) for v in batch_loss)
                 else 'infinite'))
         _report_batch(run, epoch, nbatch, clock)
+        if nbatch + 1 == run.epoch_size:
+            # a signal with the last batch is taken after the validation (train()), with
+            # the epoch's checkpoint: a partial one holding every batch would make the
+            # resumed process evaluate before it trains, and a process whose first
+            # convolutions ran in inference mode trains with other arithmetic, even after
+            # refresh() (~1e-5 after two epochs; tests/test_loop.py, last batch)
+            break  # and asking for one more batch would end the loader's epoch on the clock
         if run.signals.stop():
             _stop_mid_epoch(run, epoch, nbatch, seen, clock)
-        if nbatch + 1 == run.epoch_size:
-            break  # asking for one more batch would end the loader's epoch on the clock
     trained = EpochResult(run.metrics.get(), seen, clock.train_time(), clock.started,
                           clock.carried)
     # the loader's end of epoch, after the clock: the RecordIO loader starts the next
@@ -371,8 +376,8 @@ def _stop_mid_epoch(run, epoch, nbatch, seen, clock):
 
 
 def _stop_after_epoch(run, epoch):
-    """A signal came during validation or the epoch's end: the epoch's checkpoint (saved
-    now when it was not due) and :class:`Interrupted`."""
+    """A signal came with the epoch's last batch, during validation or at the epoch's end:
+    the epoch's checkpoint (saved now when it was not due) and :class:`Interrupted`."""
     done = epoch + 1
     if run.last_good != done:
         _save_epoch(run, done)
@@ -486,7 +491,7 @@ def train(cfg):
                 val = evaluate(run.net, validation_batches(run, epoch), cfg.contexts,
                                cfg.dtype, cfg.top5, cfg.spec.component_names)
                 end_epoch(run, epoch, trained, val)
-                if run.signals.stop():  # one caught during validation or the epoch's end
+                if run.signals.stop():  # one caught with the last batch, in validation or at the end
                     _stop_after_epoch(run, epoch)
     except NonFiniteLoss as err:
         raise NonFiniteLoss('%s; stopping. The last good checkpoint is %s' % (
