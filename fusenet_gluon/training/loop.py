@@ -505,7 +505,7 @@ def train(cfg):
                 if epoch == run.resume.epoch and run.resume.skip_batches >= run.epoch_size:
                     _hybridize(run)  # no batch was left: the evaluation built the graph
                 end_epoch(run, epoch, trained, val)
-                if run.signals.stop():  # one caught with the last batch, in validation or at the end
+                if run.signals.stop():  # caught with the last batch, in validation or at the end
                     _stop_after_epoch(run, epoch)
     except NonFiniteLoss as err:
         raise NonFiniteLoss('%s; stopping. The last good checkpoint is %s' % (
