@@ -111,6 +111,23 @@ def test_the_training_graph_has_the_fused_op_and_the_inference_graph_the_two_nod
         [n['op'] for n in inference].count('BatchNorm')
 
 
+def test_a_network_first_called_for_inference_trains_on_the_training_graph():
+    """A hybridized network keeps the graph of its first call (Gluon): one first called for
+    inference builds it again at its first training call, and keeps that for inference."""
+    net = get_model('cross', depth=14)
+    net.initialize()
+    x = mx.nd.random.uniform(shape=(2, 3, 32, 32))
+    net.hybridize(static_alloc=True, static_shape=True)
+    before = net(x).asnumpy()
+    assert '_contrib_BatchNormWithReLU' not in ops(net)
+    with autograd.record():
+        net(x)
+    trained = ops(net)
+    assert trained.count('_contrib_BatchNormWithReLU') == 7
+    np.testing.assert_array_equal(net(x).asnumpy(), before)   # inference on it: same values
+    assert ops(net) == trained
+
+
 def step(net, x, labels):
     net.hybridize(static_alloc=True, static_shape=True)
     loss = gluon.loss.SoftmaxCrossEntropyLoss()

@@ -17,7 +17,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import CIFAR
-from .common import BatchNorm, GlobalAvgPool2D, NamedBlock, one_depth
+from .common import BatchNorm, GlobalAvgPool2D, NamedBlock, TrainingGraphNet, one_depth
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'CifarFuseNet']
@@ -190,7 +190,7 @@ class CrossBlock(NamedBlock):
 _SUM_BLOCKS = {cls.network: cls for cls in (ResidualBlock, HalfBlock, SideBlock)}
 
 
-class CifarFuseNet(HybridBlock):
+class CifarFuseNet(TrainingGraphNet, HybridBlock):
     """A network of the CIFAR/SVHN family (32x32 input).
 
     Parameters

@@ -1,12 +1,13 @@
 """What the model modules share: the named-block base, the original's spellings of depth, and
 the training graph's faster forms of two of the original's layers (the heads' average
-pooling, BatchNorm followed by ReLU)."""
+pooling, BatchNorm followed by ReLU), with the networks' mixin that builds that graph."""
 import numpy as np
 from mxnet import autograd
 from mxnet import context as mx_context
 from mxnet.contrib.amp import amp as amp_state
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
+from mxnet.ndarray import NDArray
 
 
 class NamedBlock(HybridBlock):
@@ -31,9 +32,36 @@ def training_graph_on_cpu():
     """Whether the graph being built is for training (``autograd.is_training()`` as a
     hybridized block builds its graph, or at each call of an imperative one) in a process
     without GPUs: where the forms below replace the original's ops. Graphs built for
-    inference (export, quantization, a network first called for inference) and every graph
-    on GPUs (cuDNN has neither trap) keep the original's ops node for node."""
+    inference (export, quantization, a network first called for inference, until its first
+    training call: :class:`TrainingGraphNet`) and every graph on GPUs (cuDNN has neither
+    trap) keep the original's ops node for node."""
     return autograd.is_training() and not mx_context.num_gpus()
+
+
+class TrainingGraphNet(object):
+    """Mixin of the networks (before ``HybridBlock`` in the bases): a hybridized network
+    whose graph was built by a call for inference builds it again at its first call for
+    training on the CPU (:func:`training_graph_on_cpu`).
+
+    MXNet trap: Gluon 1.9.1's hybridized block builds one graph at its first call and serves
+    training and inference from it until ``hybridize()`` is called again, and the training
+    forms below are built only when that first call trains. A network first called for
+    inference (a look at its output, the evaluation a resumed run starts with when its
+    checkpoint holds a whole epoch) would otherwise train on the original's ops: on AVX-512
+    with the slow pooling backward, and with other arithmetic (such a resume ended ~1e-5
+    away from the run never stopped: tests/test_loop.py). A graph built for training serves
+    inference as it is: the same values (tests/test_pooling.py, tests/test_bn_relu.py).
+    """
+    _graph_trains = False   # whether the graph built last was built for training
+
+    def forward(self, x, *args):
+        if self._active and isinstance(x, NDArray):
+            if self._cached_op is not None and not self._graph_trains \
+                    and training_graph_on_cpu():
+                self._clear_cached_op()
+            if self._cached_op is None:
+                self._graph_trains = training_graph_on_cpu()
+        return super(TrainingGraphNet, self).forward(x, *args)
 
 
 # ---------------------------------------------------------------- the heads' average pooling
@@ -55,7 +83,8 @@ def average_pool(F, x, name=None, **kwargs):
     bit for bit as MXNet's average pooling (every head's shape, oneDNN's AVX-512 and AVX2
     kernels: tests/test_pooling.py), and a gradient in plain layout. Under AMP the sum is
     taken in float32 (MXNet's sum pooling has no bfloat16 kernel). A graph built for
-    inference (export, quantization, a network first called for inference) has the
+    inference (export, quantization, a network first called for inference until it trains:
+    :class:`TrainingGraphNet`) has the
     original's ``Pooling`` node; a graph built for training also serves that network's
     inference until ``hybridize()`` builds it again. GPUs (cuDNN), and windows that reach
     into padding, keep the original's op.

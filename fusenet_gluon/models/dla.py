@@ -23,7 +23,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..families import DLA as DLA_FAMILY
-from .common import AvgPool2D
+from .common import AvgPool2D, TrainingGraphNet
 
 __all__ = ['DLA', 'Tree', 'Root', 'BasicBlock', 'Bottleneck', 'BottleneckX', 'DLA_VARIANTS',
            'DLAInit', 'dla_init', 'get_dla']
@@ -159,7 +159,7 @@ def _conv_level(prefix, cin, cout, convs, stride=1):
     return level
 
 
-class DLA(HybridBlock):
+class DLA(TrainingGraphNet, HybridBlock):
     """A DLA classifier.
 
     Parameters

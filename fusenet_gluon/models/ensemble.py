@@ -8,12 +8,12 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import ENSEMBLE
-from .common import average_pool, batch_norm_op, one_depth
+from .common import TrainingGraphNet, average_pool, batch_norm_op, one_depth
 
 __all__ = ['EnsembleNet']
 
 
-class EnsembleNet(HybridBlock):
+class EnsembleNet(TrainingGraphNet, HybridBlock):
     """The original's weight-shared ensemble (``network/ensemble.py``): the 2^3 component
     networks of the three-fusion net N_f3, each a chain of the left (L, one 3x3 layer) or
     right (R, the group's layers) path of every group, with its own head.

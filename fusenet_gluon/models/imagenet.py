@@ -11,7 +11,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import IMAGENET
-from .common import AvgPool2D, NamedBlock
+from .common import AvgPool2D, NamedBlock, TrainingGraphNet
 
 __all__ = ['Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock', 'ImageNetFuseNet']
 
@@ -81,7 +81,7 @@ class ImageNetCrossBlock(NamedBlock):
         return F.Activation(deep_l, act_type='relu'), F.Activation(deep_r, act_type='relu')
 
 
-class ImageNetFuseNet(HybridBlock):
+class ImageNetFuseNet(TrainingGraphNet, HybridBlock):
     """An ImageNet network (224x224 input, bottleneck blocks).
 
     Parameters

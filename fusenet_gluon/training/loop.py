@@ -234,21 +234,7 @@ def _place_network(run):
         run.net.initialize(initializer(cfg.spec), ctx=cfg.contexts)
     if cfg.dtype == 'float16':
         run.net.cast('float16')
-    _hybridize(run)
-
-
-def _hybridize(run):
-    """Hybridize the network (static_alloc, static_shape) unless the run is imperative; on a
-    hybridized one, this drops the graph it built, and its next call builds another.
-
-    MXNet trap: a hybridized block builds its graph at its first call and keeps it for
-    training and inference alike, and the model's blocks build their training forms (the
-    heads' pooling, BatchNorm with its ReLU: ``models.common.training_graph_on_cpu``) only
-    when that call trains. A network first called by an evaluation would then train on the
-    inference graph, with other arithmetic (a resume ended ~1e-5 away from the run never
-    stopped: tests/test_loop.py, the signal at an epoch's last batch) and on AVX-512 with
-    the slow pooling backward."""
-    if run.cfg.hybridize:
+    if cfg.hybridize:
         run.net.hybridize(static_alloc=True, static_shape=True)
 
 
@@ -321,7 +307,7 @@ def train_one_epoch(run, epoch):
         if nbatch + 1 == run.epoch_size:
             # a signal with the last batch is taken after the validation (train()), with
             # the epoch's checkpoint rather than a partial one holding every batch, whose
-            # resume would start with an evaluation (see _hybridize)
+            # resume would start with an evaluation (models.common.TrainingGraphNet)
             break  # and asking for one more batch would end the loader's epoch on the clock
         if run.signals.stop():
             _stop_mid_epoch(run, epoch, nbatch, seen, clock)
@@ -502,8 +488,6 @@ def train(cfg):
                 trained = train_one_epoch(run, epoch)
                 val = evaluate(run.net, validation_batches(run, epoch), cfg.contexts,
                                cfg.dtype, cfg.top5, cfg.spec.component_names)
-                if epoch == run.resume.epoch and run.resume.skip_batches >= run.epoch_size:
-                    _hybridize(run)  # no batch was left: the evaluation built the graph
                 end_epoch(run, epoch, trained, val)
                 if run.signals.stop():  # caught with the last batch, in validation or at the end
                     _stop_after_epoch(run, epoch)
