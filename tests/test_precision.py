@@ -119,6 +119,7 @@ def test_amp_loss_scale_is_part_of_the_trainer_state(tmp_path):
 ])
 def test_which_cpus_get_bfloat16(tmp_path, monkeypatch, flags, expect):
     monkeypatch.delenv('FUSENET_CPU_FLAGS', raising=False)
+    monkeypatch.delenv('DNNL_MAX_CPU_ISA', raising=False)
     info = tmp_path / 'cpuinfo'
     info.write_text('processor\t: 0\nflags\t\t: %s\n\nprocessor\t: 1\nflags\t\t: %s\n'
                     % (flags, flags))
@@ -132,6 +133,7 @@ def test_cpu_flags_can_be_injected(tmp_path, monkeypatch):
     CPU-dependent path run on any host."""
     info = tmp_path / 'cpuinfo'
     info.write_text('processor\t: 0\nflags\t\t: fpu avx2\n')
+    monkeypatch.delenv('DNNL_MAX_CPU_ISA', raising=False)
     monkeypatch.setenv('FUSENET_CPU_FLAGS', 'fpu avx512f avx512_bf16')
     assert cpu_has_bfloat16(str(info)) is True
     monkeypatch.setenv('FUSENET_CPU_FLAGS', 'fpu avx2 fma')
@@ -139,3 +141,20 @@ def test_cpu_flags_can_be_injected(tmp_path, monkeypatch):
     with pytest.raises(UserError, match='avx512_bf16 or amx_bf16'):
         check_amp([mx.cpu()])
     check_amp([mx.gpu(0)])  # GPUs take float16 AMP whatever the CPU
+
+
+@pytest.mark.parametrize('cap,expect', [('AVX2', False), ('avx512_core', False),
+                                        ('AVX512_CORE_BF16', True), ('avx512_core_amx', True),
+                                        ('ALL', True)])
+def test_a_onednn_cap_below_bfloat16_refuses_amp(monkeypatch, cap, expect):
+    """DNNL_MAX_CPU_ISA=AVX2, how an AVX2-only machine is played on a bfloat16 one, leaves
+    oneDNN no bfloat16 kernel (MXNet: "could not create a primitive descriptor iterator"):
+    --amp is refused naming the cap, not let fail at the first update."""
+    monkeypatch.setenv('FUSENET_CPU_FLAGS', 'fpu avx512f avx512_bf16')
+    monkeypatch.setenv('DNNL_MAX_CPU_ISA', cap)
+    assert cpu_has_bfloat16() is expect
+    if expect:
+        check_amp([mx.cpu()])
+    else:
+        with pytest.raises(UserError, match='DNNL_MAX_CPU_ISA=%s caps oneDNN below' % cap):
+            check_amp([mx.cpu()])

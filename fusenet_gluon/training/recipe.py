@@ -124,22 +124,45 @@ def cpu_flags(cpuinfo='/proc/cpuinfo'):
         return set()
 
 
+#: oneDNN's ``DNNL_MAX_CPU_ISA`` values that leave it its bfloat16 kernels; any other value
+#: (``AVX2``, how this project plays an AVX2-only machine on another) caps them off.
+BFLOAT16_ISAS = ('AVX512_CORE_BF16', 'AVX512_CORE_AMX', 'ALL')
+
+
+def onednn_caps_bfloat16():
+    """The ``DNNL_MAX_CPU_ISA`` value if it keeps oneDNN from its bfloat16 kernels, else None."""
+    cap = os.environ.get('DNNL_MAX_CPU_ISA')
+    return cap if cap and cap.upper() not in BFLOAT16_ISAS else None
+
+
 def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
-    """Whether this CPU has the bfloat16 instructions MXNet's oneDNN kernels use
-    (``avx512_bf16`` or ``amx_bf16`` among its flags, :func:`cpu_flags`)."""
+    """Whether MXNet's oneDNN can run bfloat16 kernels here: this CPU has the instructions
+    (``avx512_bf16`` or ``amx_bf16`` among its flags, :func:`cpu_flags`) and no
+    ``DNNL_MAX_CPU_ISA`` caps oneDNN below them (:func:`onednn_caps_bfloat16`)."""
+    return _bfloat16_instructions(cpuinfo) and not onednn_caps_bfloat16()
+
+
+def _bfloat16_instructions(cpuinfo='/proc/cpuinfo'):
     return bool(cpu_flags(cpuinfo) & {'avx512_bf16', 'amx_bf16'})
 
 
 def check_amp(contexts):
-    """Refuse ``--amp`` where it cannot run: bfloat16 on a CPU without the instructions.
+    """Refuse ``--amp`` where it cannot run: bfloat16 on a CPU without the instructions, or
+    with oneDNN capped below them.
 
     oneDNN cannot make bfloat16 kernels without them: MXNet fails at the first update with
-    "could not create a primitive descriptor iterator" (seen on an AMD EPYC with AVX2 only).
+    "could not create a primitive descriptor iterator" (seen on an AMD EPYC with AVX2 only,
+    and with ``DNNL_MAX_CPU_ISA=AVX2`` on one with avx512_bf16).
     """
-    if contexts[0].device_type == 'cpu' and not cpu_has_bfloat16():
+    if contexts[0].device_type != 'cpu' or cpu_has_bfloat16():
+        return
+    if not _bfloat16_instructions():
         raise UserError('--amp on the CPU trains in bfloat16 and needs the avx512_bf16 or '
                         'amx_bf16 instructions, which this CPU lacks (see /proc/cpuinfo): '
                         'train in float32 here, or with --amp on GPUs')
+    raise UserError('--amp on the CPU trains in bfloat16, and DNNL_MAX_CPU_ISA=%s caps oneDNN '
+                    'below its bfloat16 kernels (AVX512_CORE_BF16): unset it, or train in '
+                    'float32' % onednn_caps_bfloat16())
 
 
 def amp_dtype(contexts):
