@@ -98,14 +98,22 @@ def two_streams(network):
     return canonical_name(network) in ('cross', 'imagenet_cross')
 
 
-def merge_and_run(line1, line2, deep1, deep2, last=False):
+def weighed_merge(line1, line2, weigh=None):
+    """``m = MERGE_WEIGHT * (line1 + line2)``: by the original's ``_mul_scalar``, or by
+    `weigh` (a function of the sum computing the same product another way)."""
+    total = line1 + line2
+    return weigh(total) if weigh is not None else MERGE_WEIGHT * total
+
+
+def merge_and_run(line1, line2, deep1, deep2, last=False, weigh=None):
     """DFN-MR's merge-and-run, before the ReLUs, for symbols and NDArrays alike.
 
-    ``m = MERGE_WEIGHT * (line1 + line2)``; ``x1 = m + deep1``, ``x2 = m + deep2``; the
-    very last block of g3 (`last`) gives ``x1 = x2 = m + deep1 + deep2``. The terms are
-    formed in the original's order, so the symbol graph's auto-named nodes match its own.
+    ``m = MERGE_WEIGHT * (line1 + line2)`` (:func:`weighed_merge`); ``x1 = m + deep1``,
+    ``x2 = m + deep2``; the very last block of g3 (`last`) gives
+    ``x1 = x2 = m + deep1 + deep2``. The terms are formed in the original's order, so the
+    symbol graph's auto-named nodes match its own.
     """
-    merged = MERGE_WEIGHT * (line1 + line2)
+    merged = weighed_merge(line1, line2, weigh)
     x1, x2 = merged + deep1, merged + deep2
     if last:
         x1 = merged + deep1 + deep2
@@ -113,10 +121,10 @@ def merge_and_run(line1, line2, deep1, deep2, last=False):
     return x1, x2
 
 
-def imagenet_merge(left, right, deep_left, deep_right):
+def imagenet_merge(left, right, deep_left, deep_right, weigh=None):
     """ImageNet DFN-MR where the width stays: each stream's bottleneck plus the merge
-    ``MERGE_WEIGHT * (left + right)`` (before the ReLUs)."""
-    merged = MERGE_WEIGHT * (left + right)
+    ``MERGE_WEIGHT * (left + right)`` (:func:`weighed_merge`; before the ReLUs)."""
+    merged = weighed_merge(left, right, weigh)
     return deep_left + merged, deep_right + merged
 
 

@@ -17,7 +17,8 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import CIFAR
-from .common import BatchNorm, GlobalAvgPool2D, NamedBlock, TrainingGraphNet, one_depth
+from .common import (BatchNorm, GlobalAvgPool2D, NamedBlock, TrainingGraphNet, merge_weigher,
+                     one_depth)
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'CifarFuseNet']
@@ -172,6 +173,7 @@ class CrossBlock(NamedBlock):
     def __init__(self, name, kin, kout, last=False, **kwargs):
         super(CrossBlock, self).__init__(name, **kwargs)
         self.last = last
+        self.channels = kout
         with self.name_scope():
             self.l1 = zero('l1', kin, kout)
             self.l2 = zero('l2', kin, kout)
@@ -179,8 +181,9 @@ class CrossBlock(NamedBlock):
             self.d2 = Two('d2', kin, kout)
 
     def hybrid_forward(self, F, x1, x2):
+        weigh = merge_weigher(F, self.channels, self.d1)
         x1, x2 = arch.merge_and_run(_shortcut(self.l1, F, x1), _shortcut(self.l2, F, x2),
-                                    self.d1(x1), self.d2(x2), self.last)
+                                    self.d1(x1), self.d2(x2), self.last, weigh)
         if self.last:
             out = F.Activation(x1, act_type='relu')
             return out, out

@@ -1,6 +1,7 @@
 """What the model modules share: the named-block base, the original's spellings of depth, and
-the training graph's faster forms of two of the original's layers (the heads' average
-pooling, BatchNorm followed by ReLU), with the networks' mixin that builds that graph."""
+the training graph's faster forms of three of the original's layers (the heads' average
+pooling, BatchNorm followed by ReLU, DFN-MR's merge weight), with the networks' mixin that
+builds that graph."""
 import numpy as np
 from mxnet import autograd
 from mxnet import context as mx_context
@@ -8,6 +9,8 @@ from mxnet.contrib.amp import amp as amp_state
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 from mxnet.ndarray import NDArray
+
+from .. import arch
 
 
 class NamedBlock(HybridBlock):
@@ -165,3 +168,36 @@ class BatchNorm(nn.BatchNorm):
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
         op, _ = batch_norm_op(F, self.relu)
         return op(x, gamma, beta, running_mean, running_var, name='fwd', **self._kwargs)
+
+
+# ---------------------------------------------------------------- DFN-MR's merge weight
+def merge_weigher(F, channels, branch):
+    """How a graph multiplies DFN-MR's merged streams ``line1 + line2`` (`channels` maps,
+    of the type of the parameters of `branch`, a block beside the merge) by
+    ``arch.MERGE_WEIGHT``: None, the original's ``_mul_scalar`` node, or in a
+    float32 graph built for training on the CPU (:func:`training_graph_on_cpu`) outside AMP,
+    a function giving the same product as a depthwise 1x1 ``Convolution`` whose weight is
+    the constant ``MERGE_WEIGHT`` (no parameter: the graph makes it; no gradient flows to it).
+
+    MXNet trap (MXNet 1.9.1's oneDNN, AVX2 and AVX-512 alike): the maps inside a training
+    step are in oneDNN's blocked layout (``aBcd8b`` on AVX2), and ``_mul_scalar`` has no
+    oneDNN kernel, so MXNet reorders its input to plain layout and its output back, forward
+    and backward, at every merge: 38 reorders of whole maps in a num_depth 14 step (oneDNN's
+    verbose log). The depthwise convolution (oneDNN's ``jit_dw``) takes and gives the
+    blocked layout. The products are the same bit for bit, forward and backward (one
+    product by a power of two, added to zero: tests/test_merge.py). Without the
+    ``_mul_scalar`` at all, the step would be 1.06x as fast; with the convolution it is
+    1.04x (docs/performance.md). Graphs built for inference, on GPUs, under AMP (whose
+    bfloat16 convolution would round the merge) or in other types keep the original's node.
+    """
+    if not training_graph_on_cpu() or amp_state._amp_initialized \
+            or any(np.dtype(p.dtype) != np.float32 for p in branch.collect_params().values()):
+        return None
+
+    def weigh(total):
+        where = dict(ctx=total.context) if isinstance(total, NDArray) else {}
+        weight = F.BlockGrad(F.full(shape=(channels, 1, 1, 1), val=arch.MERGE_WEIGHT,
+                                    dtype='float32', **where))
+        return F.Convolution(total, weight, kernel=(1, 1), num_filter=channels,
+                             num_group=channels, no_bias=True)
+    return weigh

@@ -11,7 +11,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import IMAGENET
-from .common import AvgPool2D, NamedBlock, TrainingGraphNet
+from .common import AvgPool2D, NamedBlock, TrainingGraphNet, merge_weigher
 
 __all__ = ['Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock', 'ImageNetFuseNet']
 
@@ -70,6 +70,7 @@ class ImageNetCrossBlock(NamedBlock):
     def __init__(self, name, kin, kout, stride, **kwargs):
         super(ImageNetCrossBlock, self).__init__(name, **kwargs)
         self.merge = arch.imagenet_merges(kin, kout)
+        self.channels = kout
         with self.name_scope():
             self.deep1l = Bottleneck('deep1l', kin, kout, stride)
             self.deep1r = Bottleneck('deep1r', kin, kout, stride)
@@ -77,7 +78,8 @@ class ImageNetCrossBlock(NamedBlock):
     def hybrid_forward(self, F, xl, xr):
         deep_l, deep_r = self.deep1l(xl), self.deep1r(xr)
         if self.merge:
-            deep_l, deep_r = arch.imagenet_merge(xl, xr, deep_l, deep_r)
+            weigh = merge_weigher(F, self.channels, self.deep1l)
+            deep_l, deep_r = arch.imagenet_merge(xl, xr, deep_l, deep_r, weigh)
         return F.Activation(deep_l, act_type='relu'), F.Activation(deep_r, act_type='relu')
 
 
