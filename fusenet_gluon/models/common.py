@@ -182,13 +182,14 @@ def merge_weigher(F, channels, branch):
     MXNet trap (MXNet 1.9.1's oneDNN, AVX2 and AVX-512 alike): the maps inside a training
     step are in oneDNN's blocked layout (``aBcd8b`` on AVX2), and ``_mul_scalar`` has no
     oneDNN kernel, so MXNet reorders its input to plain layout and its output back, forward
-    and backward, at every merge: 38 reorders of whole maps in a num_depth 14 step (oneDNN's
-    verbose log). The depthwise convolution (oneDNN's ``jit_dw``) takes and gives the
-    blocked layout. The products are the same bit for bit, forward and backward (one
-    product by a power of two, added to zero: tests/test_merge.py). Without the
-    ``_mul_scalar`` at all, the step would be 1.06x as fast; with the convolution it is
-    1.04x (docs/performance.md). Graphs built for inference, on GPUs, under AMP (whose
-    bfloat16 convolution would round the merge) or in other types keep the original's node.
+    and backward, at every merge: 38 reorders of whole maps in a num_depth 26 step, 9 with
+    the convolution, whose oneDNN kernel (``jit_dw``) takes and gives the blocked layout
+    (``python benchmarks/merge_weight.py --reorders``). The products are the same bit for
+    bit, forward and backward (one product by a power of two, added to zero:
+    tests/test_merge.py); a training step on one device is 1.04-1.07x as fast
+    (docs/performance.md, "DFN-MR's merge weight"). Graphs built for inference, on GPUs,
+    under AMP (whose bfloat16 convolution would round the merge) or in other types keep the
+    original's node.
     """
     if not training_graph_on_cpu() or amp_state._amp_initialized \
             or any(np.dtype(p.dtype) != np.float32 for p in branch.collect_params().values()):
