@@ -95,6 +95,29 @@ def test_only_a_float32_graph_built_for_training_outside_amp_gets_the_convolutio
         assert merge_weigher(mx.sym, 16, branch) is None
 
 
+AMP = r'''
+import sys
+sys.path.insert(0, %r)
+from mxnet import autograd
+from mxnet import symbol as sym
+from mxnet.contrib import amp
+from mxnet.gluon import nn
+from fusenet_gluon.models.common import merge_weigher
+with autograd.record():
+    assert merge_weigher(sym, 16, nn.Dense(1, in_units=1)) is not None
+    amp.init(target_dtype='bfloat16')
+    assert merge_weigher(sym, 16, nn.Dense(1, in_units=1)) is None
+'''
+
+
+def test_under_amp_the_merge_keeps_the_originals_node():
+    """AMP would cast the convolution to bfloat16 and round the merge (any host: only the
+    choice is checked, nothing runs)."""
+    out = subprocess.run([sys.executable, '-c', AMP % ROOT], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def ops(net):
     return [n['op'] for n in json.loads(net._cached_graph[1].tojson())['nodes']]
 

@@ -41,6 +41,12 @@ def training_graph_on_cpu():
     return autograd.is_training() and not mx_context.num_gpus()
 
 
+def amp_active():
+    """Whether ``mxnet.contrib.amp.init()`` has run in this process: it patches the ops the
+    graph is built from, for good (MXNet 1.9.1 keeps this in a private flag, read here only)."""
+    return bool(amp_state._amp_initialized)
+
+
 class TrainingGraphNet(object):
     """Mixin of the networks (before ``HybridBlock`` in the bases): a hybridized network
     whose graph was built by a call for inference builds it again at its first call for
@@ -98,7 +104,7 @@ def average_pool(F, x, name=None, **kwargs):
                       and kwargs.get('pooling_convention', 'valid') == 'valid')
     if kwargs.get('pool_type') != 'avg' or not plain or not training_graph_on_cpu():
         return F.Pooling(x, **dict(kwargs, **named))
-    if amp_state._amp_initialized:  # AMP casts Pooling's input to bfloat16/float16
+    if amp_active():  # AMP casts Pooling's input to bfloat16/float16
         x = F.amp_cast(x, dtype='float32')
     sums = {k: v for k, v in kwargs.items() if k != 'count_include_pad'}
     sums['pool_type'] = 'sum'
@@ -191,7 +197,7 @@ def merge_weigher(F, channels, branch):
     under AMP (whose bfloat16 convolution would round the merge) or in other types keep the
     original's node.
     """
-    if not training_graph_on_cpu() or amp_state._amp_initialized \
+    if not training_graph_on_cpu() or amp_active() \
             or any(np.dtype(p.dtype) != np.float32 for p in branch.collect_params().values()):
         return None
 
