@@ -32,22 +32,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import mxnet as mx  # noqa: E402
-from mxnet import autograd  # noqa: E402
 
 from fusenet_gluon.models import cifar, imagenet  # noqa: E402
 from fusenet_gluon.spec import NetworkSpec  # noqa: E402
 from fusenet_gluon.timing import GluonStep, ModuleStep, _time, machine  # noqa: E402
-
-
-def forward_backward(gluon_step):
-    """The Gluon step without its gradient sum and update."""
-    def run():
-        step = gluon_step.step
-        xs, ts = step.split(gluon_step.x), step.split(gluon_step.y)
-        with autograd.record():
-            losses = [step.loss(step.net(x), t) for x, t in zip(xs, ts)]
-        autograd.backward(losses)
-    return run
 
 
 def steps(spec, batch, ctx, warmup=3):
@@ -138,10 +126,11 @@ def main():
         spec = NetworkSpec('imagenet_cross') if args.imagenet else NetworkSpec('cross', args.depth)
         made = steps(spec, args.batch_size, [mx.cpu(i) for i in range(n)])
         if args.parts:
-            module = made['module'].mod
-            made['convolution, forward and backward'] = forward_backward(made['convolution'])
-            made['module, forward and backward'] = lambda: module.forward_backward(
-                made['module'].batch)
+            gluon, module = made['convolution'], made['module']
+            made['convolution, forward and backward'] = lambda: gluon.step.forward_backward(
+                gluon.x, gluon.y)
+            made['module, forward and backward'] = lambda: module.mod.forward_backward(
+                module.batch)
         speed = {k: [] for k in made}
         for _ in range(args.rounds):
             for name, step in made.items():

@@ -45,7 +45,9 @@ class DataParallelStep(object):
         """`array` cut along the batch into one even part per device, on its device."""
         return gluon.utils.split_and_load(array, self.contexts)
 
-    def __call__(self, data, targets, batch_size):
+    def forward_backward(self, data, targets):
+        """The step without its update: every device's forward and backward, queued;
+        returns ``(outputs, losses)`` as the step does."""
         xs, ts = self.split(data), self.split(targets)
         with autograd.record():
             outputs = [self.net(x) for x in xs]
@@ -55,5 +57,9 @@ class DataParallelStep(object):
                     autograd.backward(scaled)
         if not self.amp:
             autograd.backward(losses)
+        return outputs, losses
+
+    def __call__(self, data, targets, batch_size):
+        outputs, losses = self.forward_backward(data, targets)
         self.trainer.step(batch_size)
         return outputs, losses
