@@ -22,12 +22,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _blocks(block):
-    yield block
-    for child in block._children.values():
-        yield from _blocks(child)
-
-
 def timed_steps(net, x, labels, steps):
     """img/s of `steps` training steps (forward, backward) after two, the graph rebuilt."""
     import mxnet as mx
@@ -61,7 +55,8 @@ def compare(name, depth, size, batch, steps, rounds):
         kwargs['pool_size'] = family.pool_size_for(size)
     net = get_model(name, **kwargs)
     net.initialize(mx.init.Xavier())
-    fusable = [b for b in _blocks(net) if isinstance(b, BatchNorm) and b.relu]
+    fusable = []   # Block.apply visits the net and every block below it
+    net.apply(lambda b: fusable.append(b) if isinstance(b, BatchNorm) and b.relu else None)
     if not fusable:
         raise SystemExit('%s has no BatchNorm that fuses its ReLU: nothing to compare' % name)
     x = mx.nd.random.uniform(shape=(batch, 3, size, size))
