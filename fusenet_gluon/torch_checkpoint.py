@@ -17,6 +17,8 @@ import zipfile
 
 import numpy as np
 
+from .safe_pickle import RestrictedUnpickler, UnsafePickle
+
 __all__ = ['load_state_dict', 'is_torch_file', 'UnsafeCheckpoint']
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
@@ -26,7 +28,7 @@ _STORAGE_DTYPES = {'FloatStorage': np.float32, 'DoubleStorage': np.float64,
                    'ByteStorage': np.uint8, 'BoolStorage': np.bool_}
 
 
-class UnsafeCheckpoint(ValueError):
+class UnsafeCheckpoint(UnsafePickle):
     """The pickle names something a tensor state_dict never holds; it was not loaded."""
 
 
@@ -73,19 +75,12 @@ _ALLOWED = {('collections', 'OrderedDict'): collections.OrderedDict,
 _ALLOWED.update({('torch', name): _StorageType(name) for name in _STORAGE_DTYPES})
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, f, path, persistent):
-        super(_Unpickler, self).__init__(f)
-        self._path, self._persistent = path, persistent
+class _Unpickler(RestrictedUnpickler):
+    error = UnsafeCheckpoint
 
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise UnsafeCheckpoint(
-                '%s is refused: its pickle names %s.%s, which a tensor state_dict never '
-                'holds (a pickle can run code; nothing of it was run)'
-                % (self._path, module, name)) from None
+    def __init__(self, f, path, persistent):
+        super(_Unpickler, self).__init__(f, _ALLOWED, path, 'a tensor state_dict')
+        self._path, self._persistent = path, persistent
 
     def persistent_load(self, pid):
         if not isinstance(pid, tuple) or not pid or pid[0] != 'storage' or \

@@ -93,8 +93,8 @@ def test_pack_cifar10_round_trip(tmp_path):
         data = rng.randint(0, 256, (4, 3072)).astype(np.uint8)
         labels = rng.randint(0, 10, 4).tolist()
         batches.append((data, labels))
-        with open(src / ('data_batch_%d' % i), 'wb') as f:
-            pickle.dump({b'data': data, b'labels': labels}, f)
+        with open(src / ('data_batch_%d' % i), 'wb') as f:  # every protocol numpy uses
+            pickle.dump({b'data': data, b'labels': labels}, f, protocol=2 + i % 4)
     with open(src / 'test_batch', 'wb') as f:
         pickle.dump({b'data': batches[0][0][:3], b'labels': batches[0][1][:3]}, f)
     out = tmp_path / 'out'
@@ -108,6 +108,29 @@ def test_pack_cifar10_round_trip(tmp_path):
     with pytest.raises(FileExistsError):                     # never overwrites
         pack.main(['cifar10', str(src), str(out)])
     pack.main(['cifar10', str(src), str(out), '--force'])
+
+
+class _Hostile(object):
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, ('touch %s' % self.marker,))
+
+
+def test_a_hostile_cifar_batch_is_refused_without_running_it(tmp_path):
+    src, marker = tmp_path / 'cifar-10-batches-py', tmp_path / 'pwned'
+    src.mkdir()
+    for name in ['data_batch_%d' % i for i in range(1, 6)] + ['test_batch']:
+        data = np.zeros((2, 3072), np.uint8)
+        with open(src / name, 'wb') as f:
+            pickle.dump({b'data': _Hostile(str(marker)) if name == 'data_batch_3' else data,
+                         b'labels': [0, 1]}, f, protocol=2)
+    r = run_cli('-m', 'fusenet_gluon.data.pack', 'cifar10', str(src), str(tmp_path / 'out'))
+    assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert 'data_batch_3' in line and 'system' in line and 'nothing of it was run' in line
+    assert not marker.exists() and not (tmp_path / 'out').exists()
 
 
 def test_pack_cifar100_coarse_and_fine(tmp_path):

@@ -17,11 +17,11 @@ set's preset from ``--data-dir`` alone. Existing files are never overwritten unl
 """
 import argparse
 import os
-import pickle
 import struct
 
 import numpy as np
 
+from .. import safe_pickle
 from ..utils import HelpFormatter, UserError, check_writable, progress_bar, run_cli
 from .meta import write_meta
 from .presets import IMAGENET_STORED_SHORT_SIDE
@@ -47,11 +47,17 @@ def _require(path):
 
 
 def _unpickle(path):
+    """A CIFAR python batch (a pickled dict of bytes keys, a uint8 array and label lists),
+    read as data: a pickle naming anything but numpy's array rebuilders is refused."""
     with open(_require(path), 'rb') as f:
-        try:
-            return pickle.load(f, encoding='bytes')
-        except Exception as err:
-            raise UserError('%s is not a CIFAR python pickle (%s)' % (path, err)) from None
+        data = f.read()
+    try:
+        return safe_pickle.loads(data, safe_pickle.NUMPY_ARRAYS, path, 'a CIFAR python batch',
+                                 encoding='bytes')
+    except safe_pickle.UnsafePickle:
+        raise
+    except Exception as err:
+        raise UserError('%s is not a CIFAR python pickle (%s)' % (path, err)) from None
 
 
 def _cifar_images(batch, label_key, path):
