@@ -8,15 +8,56 @@ against ``mx.mod.Module.update`` is measured in docs/performance.md (``benchmark
 :class:`FastTrainer` does the same update with the same operator (``nag_mom_update``), the
 same learning-rate schedule and the same update counts and optimizer states, so
 ``save_states``/``load_states`` are unchanged and the parameters are bit-identical; the
-bookkeeping is done once per step instead of once per parameter. Configurations it does
-not cover (several devices, updates on a kvstore, multi-precision, AMP, gradient clipping,
-per-parameter lr/wd multipliers, another optimizer) take the standard path.
+bookkeeping is done once per step instead of once per parameter, on one device or on each
+of several (their gradients summed first in one kvstore call). Configurations it does not
+cover (updates on a kvstore, multi-precision, AMP, gradient clipping, per-parameter lr/wd
+multipliers, another optimizer) take the standard path.
+
+A trainer-state file is a pickle (MXNet's ``Updater.get_states``: the states and the
+optimizer object), so :meth:`FastTrainer.load_states` reads it as data first.
 """
 import ctypes
 
 import mxnet as mx
 from mxnet import gluon
 from mxnet.base import _LIB, NDArrayHandle, c_handle_array, c_str, c_str_array, check_call
+
+from . import safe_pickle
+from .utils import UserError
+
+
+def _classes(module, base):
+    return {(module.__name__, name): obj for name, obj in vars(module).items()
+            if isinstance(obj, type) and issubclass(obj, base)}
+
+
+#: What MXNet's trainer states hold (``pickletools`` over the states of NAG and SGD runs, one
+#: and two devices, AMP): the momentum arrays, the optimizer and its learning-rate schedule.
+STATE_GLOBALS = {('builtins', 'bytearray'): bytearray,
+                 ('mxnet.ndarray.ndarray', 'NDArray'): mx.nd.NDArray,
+                 **_classes(mx.optimizer.optimizer, mx.optimizer.Optimizer),
+                 **_classes(mx.lr_scheduler, mx.lr_scheduler.LRScheduler)}
+
+
+def check_states(path):
+    """Raise a one-line :class:`~fusenet_gluon.utils.UserError` unless `path` is a trainer
+    state as MXNet writes it (a dict of states, alone or with the optimizer), read with
+    nothing but :data:`STATE_GLOBALS` (a pickle naming anything else is refused unrun)."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        states = safe_pickle.loads(data, STATE_GLOBALS, path, 'an MXNet trainer state')
+    except safe_pickle.UnsafePickle:
+        raise
+    except Exception as err:
+        raise UserError('%s is not an MXNet trainer state (%s: %s)'
+                        % (path, type(err).__name__, err)) from None
+    if isinstance(states, tuple) and len(states) == 2 and \
+            isinstance(states[1], mx.optimizer.Optimizer):
+        states = states[0]
+    if not isinstance(states, dict):
+        raise UserError('%s is not an MXNet trainer state (it holds a %s)'
+                        % (path, type(states).__name__))
 
 
 class _NagCalls(object):
@@ -157,6 +198,12 @@ class FastTrainer(gluon.Trainer):
         it back (dist_async): such a trainer's state cannot be saved."""
         return bool(self._update_on_kvstore and self._kvstore is not None
                     and 'dist' in self._kvstore.type)
+
+    def load_states(self, fname):
+        """``gluon.Trainer.load_states``, once :func:`check_states` has read `fname` as
+        data (MXNet's updater would unpickle whatever it holds)."""
+        check_states(fname)
+        super(FastTrainer, self).load_states(fname)
 
     @property
     def num_update(self):

@@ -3,6 +3,7 @@ and a damaged checkpoint reported in one line naming the file, with no traceback
 import json
 import logging
 import os
+import pickle
 
 from conftest import make_toy_records, run
 from fusenet_gluon.training import checkpoint
@@ -27,20 +28,45 @@ def test_the_files_of_a_run_are_told_apart_from_others(tmp_path):
     assert files.existing() == []
 
 
-def test_a_truncated_checkpoint_is_one_line(tmp_path):
+class _Hostile(object):
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, ('touch %s' % self.marker,))
+
+
+def test_a_truncated_or_hostile_checkpoint_is_one_line(tmp_path):
     data = str(tmp_path / 'toy')
     make_toy_records(data)
     prefix = str(tmp_path / 'm')
     assert run(*TRAIN, '--data-dir', data, '--model-prefix', prefix,
                '--num-epochs', '1').returncode == 0
+    resume = (*TRAIN, '--data-dir', data, '--model-prefix', prefix, '--num-epochs', '2',
+              '--load-epoch', '1')
     path = prefix + '-0001.params'
     whole = open(path, 'rb').read()
     open(path, 'wb').write(whole[:len(whole) // 2])
-    r = run(*TRAIN, '--data-dir', data, '--model-prefix', prefix, '--num-epochs', '2',
-            '--load-epoch', '1')
+    r = run(*resume)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert path in r.stderr and 'not an MXNet parameter file' in r.stderr
     assert 'Traceback' not in r.stderr and 'ndarray.cc' not in r.stderr
+    open(path, 'wb').write(whole)
+    # the trainer state is a pickle (MXNet's updater): read as data, never run
+    states, marker = prefix + '-0001.states', tmp_path / 'pwned'
+    good = open(states, 'rb').read()
+    for bad, says in ((good[:len(good) // 2], 'not an MXNet trainer state'),
+                      (pickle.dumps(_Hostile(str(marker))), 'nothing of it was run'),
+                      (pickle.dumps([1, 2]), 'not an MXNet trainer state')):
+        open(states, 'wb').write(bad)
+        before = sorted(os.listdir(str(tmp_path)))
+        r = run(*resume)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert states in r.stderr and says in r.stderr and 'Traceback' not in r.stderr
+        assert sorted(os.listdir(str(tmp_path))) == before
+    assert not marker.exists()
+    open(states, 'wb').write(good)
+    assert run(*resume).returncode == 0
 
 
 def test_the_resume_point_is_named(tmp_path):
