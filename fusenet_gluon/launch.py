@@ -44,10 +44,32 @@ def _spawn(role, command, env_extra, host=None, cwd=None):
     remote = 'cd %s && env %s %s' % (shlex.quote(cwd or os.getcwd()), exports,
                                      ' '.join(shlex.quote(c) for c in command))
     # -tt: a remote terminal, so that the remote process gets SIGHUP when this ssh is
-    # stopped; BatchMode: fail rather than wait for a password nobody will type
+    # stopped; BatchMode: fail rather than wait for a password nobody will type; '--': the
+    # host is never read as an option (read_hosts refuses such lines too)
     return subprocess.Popen(['ssh', '-tt', '-o', 'BatchMode=yes', '-o',
-                             'StrictHostKeyChecking=no', host, remote],
+                             'StrictHostKeyChecking=no', '--', host, remote],
                             start_new_session=True, stdin=subprocess.DEVNULL)
+
+
+def read_hosts(path):
+    """The hosts of a hosts file, one a line (``#`` starts a comment line). A line that is
+    not one word, or that starts with ``-`` (ssh would read it as an option, e.g.
+    ``-oProxyCommand=...``, a command run here), is refused naming its line."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError('no such hosts file: %s' % path)
+    hosts = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            host = line.strip()
+            if not host or host.startswith('#'):
+                continue
+            if host.startswith('-') or len(host.split()) != 1:
+                raise UserError('%s line %d: %r is not a host name (one word, not starting '
+                                'with -)' % (path, number, host))
+            hosts.append(host)
+    if not hosts:
+        raise UserError('%s lists no hosts' % path)
+    return hosts
 
 
 class _Interrupted(Exception):
@@ -183,14 +205,7 @@ def main(argv=None):
                         help='when interrupted, seconds the workers get to save and stop '
                              '(default 60)')
     args = parser.parse_args(argv)
-    hosts = None
-    if args.hosts:
-        if not os.path.isfile(args.hosts):
-            raise FileNotFoundError('no such hosts file: %s' % args.hosts)
-        with open(args.hosts) as f:
-            hosts = [h.strip() for h in f if h.strip() and not h.startswith('#')]
-        if not hosts:
-            raise UserError('%s lists no hosts' % args.hosts)
+    hosts = read_hosts(args.hosts) if args.hosts else None
     return launch(command, args.num_workers, args.num_servers or args.num_workers, hosts,
                   args.port, args.scheduler_host, args.timeout, args.grace)
 

@@ -92,3 +92,15 @@ def test_launcher_stops_everything_when_a_worker_fails(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode in (3, 4) and 'stopping the job' in r.stderr
     assert time.time() - start < 60
+
+
+def test_a_hosts_line_ssh_would_read_as_an_option_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    hosts = tmp_path / 'hosts.txt'
+    hosts.write_text('nodeA\n-oProxyCommand=touch %s\n' % marker)
+    r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '1', '--hosts',
+                        str(hosts), '--', 'true'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    line, = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and 'hosts.txt line 2' in line and 'not a host name' in line
+    assert not marker.exists()
