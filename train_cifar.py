@@ -7,7 +7,7 @@
 The recipe and the loop live in the package fusenet_gluon.training; this script is its
 command line.
 """
-from fusenet_gluon.training import main
+from fusenet_gluon.training.cli import main
 from fusenet_gluon.utils import run_cli
 
 if __name__ == '__main__':

@@ -1,6 +1,8 @@
 """Curves of training runs: test error and loss against the epoch, in one PNG."""
 import os
 
+from .training.checkpoint import read_metrics
+
 __all__ = ['plot_runs']
 
 
@@ -9,8 +11,6 @@ def plot_runs(paths, output, title=None, labels=None):
     against the epoch, in one PNG; `labels` name the runs in the legend."""
     import matplotlib
     matplotlib.use('Agg')
-    # imported here: the training package, which draws its curves with this, imports us
-    from .training.checkpoint import read_metrics
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for path in paths:

@@ -178,5 +178,5 @@ def cli_here(main, prog, *argv):
 
 def train_cifar_here(*argv):
     """train_cifar.py's command line in this process (:func:`cli_here`)."""
-    from fusenet_gluon.training import main
+    from fusenet_gluon.training.cli import main
     return cli_here(main, 'train_cifar.py', *argv)

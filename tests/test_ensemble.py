@@ -202,7 +202,7 @@ def test_ensemble_flags_of_train_cifar(tmp_path):
         assert r.returncode == 2 and message in r.stderr and 'Traceback' not in r.stderr
     spec_args = ['--network', 'ensemble', '--depth', '14', '--components', 'RRR,LLL',
                  '--no-weight-sharing']
-    from fusenet_gluon.training import build_parser, resolve
+    from fusenet_gluon.training.options import build_parser, resolve
     cfg = resolve(build_parser().parse_args(spec_args + ['--gpus', '']))
     assert cfg.spec.components == ('LLL', 'RRR') and cfg.spec.share_weights is False
     assert cfg.files.prefix.endswith('ensemble_d14w1_LLL-RRR_unshared/model')

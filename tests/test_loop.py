@@ -9,8 +9,7 @@ import signal
 import pytest
 
 from conftest import assert_same_files, make_toy_records
-from fusenet_gluon import training
-from fusenet_gluon.training import loop
+from fusenet_gluon.training import cli, loop
 
 
 def argv(data, prefix, *extra):
@@ -35,11 +34,11 @@ def test_sigint_during_validation_saves_the_epoch_and_resumes_exactly(tmp_path, 
     data = str(tmp_path / 'toy')
     make_toy_records(data, n_train=48, n_test=48)     # three validation batches
     whole = str(tmp_path / 'whole' / 'm')
-    assert training.main(argv(data, whole)) == 0
+    assert cli.main(argv(data, whole)) == 0
     stopped = str(tmp_path / 'stopped' / 'm')
     # in an earlier epoch: the epoch's checkpoint is written though not due (every 3)
     signal_during_validation_of(monkeypatch, {0})
-    assert training.main(argv(data, stopped)) == training.EXIT_INTERRUPTED
+    assert cli.main(argv(data, stopped)) == cli.EXIT_INTERRUPTED
     info = json.load(open(stopped + '-0001.json'))
     assert info['complete'] is True and info['epoch'] == 1
     assert not os.path.exists(stopped + '-0002.params')       # not one batch into the next
@@ -47,11 +46,11 @@ def test_sigint_during_validation_saves_the_epoch_and_resumes_exactly(tmp_path, 
     assert 'SIGINT received: stopped after Epoch[0]; continue with --load-epoch 1' in log
     # in the last epoch: the run stops (no export) with its checkpoint, and a resume ends it
     signal_during_validation_of(monkeypatch, {2})
-    assert training.main(argv(data, stopped, '--load-epoch', 'latest')) == \
-        training.EXIT_INTERRUPTED
+    assert cli.main(argv(data, stopped, '--load-epoch', 'latest')) == \
+        cli.EXIT_INTERRUPTED
     assert not os.path.exists(stopped + '-deploy-0000.params')
     signal_during_validation_of(monkeypatch, set())
-    assert training.main(argv(data, stopped, '--load-epoch', 'latest')) == 0
+    assert cli.main(argv(data, stopped, '--load-epoch', 'latest')) == 0
     assert os.path.exists(stopped + '-deploy-0000.params')
     assert_same_files(stopped + '-0003.params', whole + '-0003.params')
     assert [json.loads(l)['epoch'] for l in open(stopped + '-metrics.jsonl')] == [1, 2, 3]
@@ -60,8 +59,7 @@ def test_sigint_during_validation_saves_the_epoch_and_resumes_exactly(tmp_path, 
 SIGNAL_AT_LAST_BATCH = r'''
 import os, signal, sys
 sys.path.insert(0, %r)
-from fusenet_gluon import training
-from fusenet_gluon.training import loop
+from fusenet_gluon.training import cli, loop
 step = loop.train_step
 def signalled(run, data, label, epoch, nbatch):
     out = step(run, data, label, epoch, nbatch)
@@ -69,7 +67,7 @@ def signalled(run, data, label, epoch, nbatch):
         os.kill(os.getpid(), signal.SIGINT)
     return out
 loop.train_step = signalled
-sys.exit(training.main(sys.argv[1:]))
+sys.exit(cli.main(sys.argv[1:]))
 '''
 
 
@@ -95,7 +93,7 @@ def test_a_signal_at_an_epochs_last_batch_ends_the_epoch_and_resumes_exactly(tmp
                               capture_output=True, text=True, timeout=300)
     assert run(whole, *common).returncode == 0
     r = run(stopped, *common, script=True)
-    assert r.returncode == training.EXIT_INTERRUPTED, r.stderr[-2000:]
+    assert r.returncode == cli.EXIT_INTERRUPTED, r.stderr[-2000:]
     assert 'SIGINT received: stopped after Epoch[0]; continue with --load-epoch 1' in r.stdout
     assert json.load(open(stopped + '-0001.json'))['complete'] is True
     # a partial checkpoint that holds every batch of Epoch[0], as earlier versions wrote it
@@ -119,7 +117,7 @@ def test_the_log_says_what_runs_in_one_start_line(tmp_path):
     data = str(tmp_path / 'toy')
     make_toy_records(data, n_train=48, n_test=16)
     prefix = str(tmp_path / 'm')
-    assert training.main(argv(data, prefix, '--num-epochs', '1', '--num-examples', '200')) == 0
+    assert cli.main(argv(data, prefix, '--num-epochs', '1', '--num-examples', '200')) == 0
     lines = open(prefix + '.log').read().splitlines()
     start = [l for l in lines if ' start ' in l]
     assert len(start) == 1 and len(start[0]) < 250, start
@@ -139,14 +137,16 @@ def test_fewer_examples_than_a_batch_are_said(tmp_path):
     data = str(tmp_path / 'toy')
     make_toy_records(data, n_train=48, n_test=16)
     prefix = str(tmp_path / 'm')
-    assert training.main(argv(data, prefix, '--num-epochs', '1', '--num-examples', '10')) == 0
+    assert cli.main(argv(data, prefix, '--num-epochs', '1', '--num-examples', '10')) == 0
     assert 'note: --num-examples 10 is less than one batch of 16: an epoch is one update' in \
         open(prefix + '.log').read()
 
 
 def test_the_precision_in_words():
+    from fusenet_gluon.training.options import get_contexts
+
     class Cfg(object):
-        amp, dtype, contexts = False, 'float32', [training.get_contexts('')[0]]
+        amp, dtype, contexts = False, 'float32', [get_contexts('')[0]]
     assert loop.precision(Cfg) == 'float32'
     Cfg.amp = True
     assert loop.precision(Cfg).startswith('AMP: bfloat16')
@@ -203,7 +203,7 @@ def test_the_loaders_end_of_epoch_is_not_training_time(tmp_path, monkeypatch):
     monkeypatch.setattr(loaders.RecordIterLoader, '_iterator', reads)
     data, prefix = str(tmp_path / 'toy'), str(tmp_path / 'run' / 'm')
     make_toy_records(data, n_train=48, n_test=16)
-    assert training.main(argv(data, prefix, '--num-epochs', '2', '--checkpoint-epochs',
+    assert cli.main(argv(data, prefix, '--num-epochs', '2', '--checkpoint-epochs',
                               '2')) == 0
     assert used == [False, True]                    # epoch 1 read the iterator made ahead
     rows = [json.loads(line) for line in open(prefix + '-metrics.jsonl')]

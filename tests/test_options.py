@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, assert_same_files, make_toy_records, run, train_cifar_here
-from fusenet_gluon import training
+from fusenet_gluon.training import options
 from fusenet_gluon.spec import NetworkSpec
 from fusenet_gluon.training.options import CARRIED
 
@@ -89,7 +89,7 @@ def test_settings_come_from_the_checkpoint_when_not_given(data, tmp_path):
                '--lr-steps', '5')[0] == 0
     argv = ['--network', 'cross', '--depth', '14', '--gpus', '', '--data-dir', data,
             '--model-prefix', prefix, '--num-epochs', '3', '--load-epoch', 'latest']
-    cfg = training.resolve(training.build_parser().parse_args(argv))
+    cfg = options.resolve(options.build_parser().parse_args(argv))
     assert (cfg.seed, cfg.lr, cfg.wd, cfg.batch_size, cfg.lr_steps, cfg.load_epoch) == \
         (1, 0.05, 0.0, 16, [5], 1)
     assert cfg.num_epochs == 3       # the flags' own schedule length
@@ -160,7 +160,7 @@ def test_model_prefix_mistakes_name_the_flag(data, tmp_path):
 
 
 def test_the_explicit_flags_are_known():
-    args = training.build_parser().parse_args(['--lr', '0.1', '--amp'])
+    args = options.build_parser().parse_args(['--lr', '0.1', '--amp'])
     assert args.explicit == {'lr', 'amp'}      # --lr at its default value is still given
 
 
@@ -254,7 +254,7 @@ def test_help_states_each_default_once():
 
 
 def resolved(argv, imagenet=False):
-    return training.resolve(training.build_parser(imagenet).parse_args(argv + ['--gpus', '']),
+    return options.resolve(options.build_parser(imagenet).parse_args(argv + ['--gpus', '']),
                             imagenet)
 
 
@@ -314,11 +314,11 @@ def test_help_documents_the_flags():
 
 
 def test_training_says_which_loader_is_exact_and_takes_the_pad_colour(tmp_path):
-    from fusenet_gluon import training
+    from fusenet_gluon.training import options
 
     def resolve(argv, imagenet=False):
-        args = training.build_parser(imagenet).parse_args(argv + ['--gpus', ''])
-        return training.resolve(args, imagenet)
+        args = options.build_parser(imagenet).parse_args(argv + ['--gpus', ''])
+        return options.resolve(args, imagenet)
     assert any('--loader gluon' in n for n in resolve([], True).notes)
     assert not any('not exact' in n for n in resolve(['--loader', 'gluon'], True).notes)
     cfg = resolve(['--data-dir', str(tmp_path), '--pad-colour', 'mean'])

@@ -14,7 +14,7 @@ from conftest import ROOT
 from fusenet_gluon import arch
 from fusenet_gluon.spec import NetworkSpec
 from fusenet_gluon.study import STUDY_EPOCHS, Study, _experiment_args, ensemble_errors
-from fusenet_gluon.training import build_parser
+from fusenet_gluon.training.options import build_parser
 from fusenet_gluon.utils import UserError
 
 

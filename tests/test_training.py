@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, assert_same_files, assert_workers_agree, make_toy_records
-from fusenet_gluon import get_model, training, upstream
+from fusenet_gluon import get_model, upstream
+from fusenet_gluon.training import cli
 from fusenet_gluon.data.recordio import write_records
 
 
@@ -26,7 +27,7 @@ def train(toy_dir, prefix, *extra):
     argv = ['--network', 'cross', '--depth', '14', '--data-dir', toy_dir, '--gpus', '',
             '--batch-size', '16', '--rand-seed', '1', '--model-prefix', prefix,
             '--no-plot', '--log-iters', '1'] + list(extra)
-    return training.main(argv)
+    return cli.main(argv)
 
 
 def learned(prefix, epoch):
@@ -76,7 +77,7 @@ def test_sigint_mid_epoch_saves_and_resume_is_exact(tmp_path):
               '--batch-size', '8', '--rand-seed', '2', '--no-plot', '--log-iters', '1',
               '--num-epochs', '2', '--lr-steps', '1']
     a = str(tmp_path / 'a' / 'm')
-    assert training.main(common + ['--model-prefix', a]) == 0
+    assert cli.main(common + ['--model-prefix', a]) == 0
     b = str(tmp_path / 'b' / 'm')
     proc = subprocess.Popen([sys.executable, 'train_cifar.py'] + common + ['--model-prefix', b],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -86,13 +87,13 @@ def test_sigint_mid_epoch_saves_and_resume_is_exact(tmp_path):
         out.append(line)
         if 'Epoch[1] Batch [5]' in line:
             proc.send_signal(signal.SIGINT)
-    assert proc.wait(120) == training.EXIT_INTERRUPTED, ''.join(out)
+    assert proc.wait(120) == cli.EXIT_INTERRUPTED, ''.join(out)
     text = ''.join(out)
     assert 'SIGINT received' in text and '--load-epoch 2' in text and 'Traceback' not in text
     info = json.load(open(b + '-0002.json'))
     assert info['complete'] is False and info['batches_done'] >= 5
     mx.model.load_checkpoint(b, 2)               # a partial epoch is a readable checkpoint
-    assert training.main(common + ['--model-prefix', b, '--load-epoch', '2']) == 0
+    assert cli.main(common + ['--model-prefix', b, '--load-epoch', '2']) == 0
     pa, pb = learned(a, 2), learned(b, 2)
     for k in pa:  # bit-identical, as the dist_sync resume
         assert np.array_equal(pa[k], pb[k]), k
@@ -141,7 +142,7 @@ def test_nan_stops_the_run_cleanly(toy_dir, tmp_path):
                         '--model-prefix', prefix, '--num-epochs', '4', '--lr', '1e12',
                         '--rand-seed', '1', '--checkpoint-epochs', '1'], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == training.EXIT_NAN, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.returncode == cli.EXIT_NAN, r.stdout[-3000:] + r.stderr[-3000:]
     m = re.search(r'Epoch\[(\d+)\] Batch \[(\d+)\]: the loss became (NaN|infinite)[^;]*; stopping\. '
                   r'The last good checkpoint is (.*)', r.stdout)
     assert m and 'Traceback' not in r.stderr
@@ -257,7 +258,7 @@ def test_one_signalled_dist_sync_worker_stops_them_all_after_the_same_batch(toy_
     stopped = str(tmp_path / 's')
     status, said, out = _interrupt_dist_job(_dist_job(toy_dir, stopped), stopped,
                                             signal_worker1)
-    assert status == training.EXIT_INTERRUPTED, out[-3000:]
+    assert status == cli.EXIT_INTERRUPTED, out[-3000:]
     # the signalled one ('w1', started second) may have either kvstore rank
     assert {m.group(1) for m in said} == {'STOP (from another worker)', 'SIGTERM'}
     run_ok(_dist_job(toy_dir, stopped) + ['--load-epoch', said[0].group(3)])

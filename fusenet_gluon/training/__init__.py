@@ -9,7 +9,9 @@
 * :mod:`.loop`         ``train()``: set up, then ``train_one_epoch``, ``evaluate``,
                        ``end_epoch`` per epoch
 * :mod:`.cli`          ``main()``, behind ``train_cifar.py`` and ``train_imagenet.py``
+
+The command line (:mod:`.options`, :mod:`.cli`) is imported by its module's name, never
+through this package, so that a library module importing the recipe or the checkpoints
+does not build the command line.
 """
-from .cli import EXIT_INTERRUPTED, EXIT_NAN, main  # noqa: F401
-from .options import RunConfig, build_parser, get_contexts, resolve  # noqa: F401
 from .recipe import initializer, make_scheduler  # noqa: F401
