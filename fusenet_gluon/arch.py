@@ -22,11 +22,6 @@ DLA_NETWORKS = families.DLA.networks
 #: Paper names for the CIFAR family.
 ALIASES = families.CIFAR.aliases
 
-#: The paper's named DFN-MR models (Table 4/5): (network, num_depth, widen_factor); the
-#: rule for asking them is :meth:`fusenet_gluon.families.Family.variant_fields`.
-PAPER_VARIANTS = {name: (v['network'], v['depth'], v['widen_factor'])
-                  for name, v in families.CIFAR.variants.items()}
-
 #: Layers per fusion block, by network; fuseK depends on the depth (see :func:`block_depth`).
 _FIXED_BLOCK_DEPTH = {'plain': 1, 'resnet': 2, 'cross': 4, 'half': 4, 'side': 4}
 _FUSE_PATHS = {'fuse3': 3, 'fuse6': 6}
@@ -37,8 +32,6 @@ EXCLUDED_LAYERS = 2
 
 #: Blocks per group (g1..g4) of the ImageNet networks as the original code ships them.
 IMAGENET_BLOCKS = {n: d['blocks'] for n, d in families.IMAGENET.network_defaults.items()}
-#: The paper's own ImageNet DFN-MR (Table 6, 43.3M parameters).
-IMAGENET_PAPER_CROSS_BLOCKS = (2, 2, 8, 2)
 IMAGENET_STEM_CHANNELS = 64
 #: Output channels of groups g1..g4 (bottleneck width is a quarter of it).
 IMAGENET_GROUP_CHANNELS = (256, 512, 1024, 2048)
@@ -161,11 +154,6 @@ def imagenet_merges(kin, kout):
 def canonical_name(network):
     """Resolve an alias (``dfn_mr``, ``dfn_il``) to the original's module name."""
     return ALIASES.get(network, network)
-
-
-def is_imagenet(network):
-    """Whether `network` (any spelling) is of the ImageNet family (224x224, bottlenecks)."""
-    return families.find(network) is families.IMAGENET
 
 
 def _check_cifar_network(network):

@@ -96,18 +96,6 @@ class NetworkSpec(object):
         return families.of(self.network)
 
     @property
-    def imagenet(self):
-        """Whether this is an ImageNet deep-fusion net (kept for earlier callers; tools ask
-        :attr:`family`)."""
-        return self.family is families.IMAGENET
-
-    @property
-    def dla(self):
-        """Whether this is a Deep Layer Aggregation network (kept for earlier callers; tools
-        ask :attr:`family`)."""
-        return self.family is families.DLA
-
-    @property
     def component_names(self):
         """The ensemble's components in their order (all eight unless a subset was chosen);
         None for every other network."""

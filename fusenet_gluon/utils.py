@@ -72,7 +72,7 @@ def run_cli(main, prog=None):
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager

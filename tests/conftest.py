@@ -57,11 +57,6 @@ def module_predict(sym, arg, aux, x):
     return mod.get_outputs()[0].asnumpy()
 
 
-@pytest.fixture
-def tmpdir_str(tmp_path):
-    return str(tmp_path)
-
-
 def make_toy_records(folder, n_train=48, n_test=16, classes=4, seed=0):
     """A learnable toy set in RecordIO: each class a colour plus noise, 32x32."""
     from fusenet_gluon.data.recordio import write_records

@@ -33,4 +33,4 @@ def main(argv=None, imagenet=False):
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'train'
     if not is_distributed(args.kv_store):
         return _train(args, imagenet)
-    return run_worker(lambda: run_cli(lambda: _train(args, imagenet), prog), distributed=True)
+    return run_worker(lambda: run_cli(lambda: _train(args, imagenet), prog))

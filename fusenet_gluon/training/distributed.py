@@ -120,8 +120,8 @@ class StopSignals(object):
             signal.signal(sig, old)
 
 
-def run_worker(run, distributed):
-    """Run ``run()`` (which returns an exit status) as a worker of the job.
+def run_worker(run):
+    """Run ``run()`` (which returns an exit status) as a worker of a parameter-server job.
 
     A worker that leaves a parameter-server job early (a signal, a NaN, an error) must not
     free its kvstore: the destructor waits in a barrier (ps::Finalize) that workers blocked
@@ -129,8 +129,6 @@ def run_worker(run, distributed):
     is kept alive and such a worker leaves with ``os._exit`` once its logs are flushed; one
     that finished lets the store go and returns its status.
     """
-    if not distributed:
-        return run()
     try:
         status = run()
     except BaseException:
