@@ -30,6 +30,8 @@ from .utils import HelpFormatter, UserError, atomic_path, run_cli
 def load_source(net, params=None, prefix=None, epoch=None):
     """Fill `net` from `params` (``--params``: Gluon's file, or the DLA authors' PyTorch
     one) or the original's checkpoint `prefix`, `epoch` (``--prefix``/``--epoch``)."""
+    if params and (prefix is not None or epoch is not None):
+        raise UserError('give one source: --params FILE, or --prefix P --epoch N, not both')
     if params and is_torch_file(params):
         upstream.load_params(net, params)   # the DLA authors' PyTorch state_dict
     elif params:

@@ -74,6 +74,7 @@ class NetworkSpec(object):
                              % (self.network, ', '.join(families.model_names())))
         self._set(**family.hook('check')(self))
         self._set(classes=family.classes if self.classes is None else self.classes)
+        arch.check_positive_int(self.widen_factor, 'widen_factor')
         if family.pool_size is not None:
             self._set(pool_size=family.pool_size if self.pool_size is None else self.pool_size)
             arch.check_positive_int(self.pool_size, 'pool_size')
@@ -232,9 +233,9 @@ def from_args(args, classes=None, default_depth=None, input_size=None):
     if isinstance(components, str):
         components = tuple(c.strip() for c in components.split(',') if c.strip())
     try:
-        return NetworkSpec(network, depth, getattr(args, 'widen_factor', None) or 1, classes,
+        widen, pool = getattr(args, 'widen_factor', None), getattr(args, 'pool_size', None)
+        return NetworkSpec(network, depth, 1 if widen is None else widen, classes,
                            blocks, components, not getattr(args, 'no_weight_sharing', False),
-                           getattr(args, 'pool_size', None)
-                           or default_pool_size(network, input_size))
+                           default_pool_size(network, input_size) if pool is None else pool)
     except ValueError as err:
         raise UserError(str(err)) from None

@@ -101,7 +101,8 @@ def load_ensemble(prefix, epoch):
 def evaluate(prefix, epoch, data_dir, dataset=None, batch_size=100):
     """:func:`ensemble_errors` of the checkpoint on the test set of `data_dir`."""
     net, spec = load_ensemble(prefix, epoch)
-    dataset = dataset or read_meta(data_dir) or 'cifar10'
+    # as training decides it: no folder is the embedded digits, a folder says what it holds
+    dataset = dataset or read_meta(data_dir) or ('cifar10' if data_dir else 'digits')
     _, val = get_loaders(dataset, data_dir, batch_size)
     log_probs, labels = predict(net, val, mx.cpu())
     return ensemble_errors(log_probs, labels, list(spec.component_names))

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import arch, symbols
 from .model_zoo import from_spec
-from .utils import atomic_path
+from .utils import UserError, atomic_path
 
 __all__ = ['load_params', 'save_checkpoint', 'to_upstream_dict', 'from_upstream_dict',
            'load_upstream_file', 'checkpoint_paths', 'upstream_symbol']
@@ -38,7 +38,13 @@ def _gluon_graph(spec):
 
 
 def checkpoint_paths(prefix, epoch):
-    """``(prefix-symbol.json, prefix-%04d.params)`` as MXNet's ``save_checkpoint`` names them."""
+    """``(prefix-symbol.json, prefix-%04d.params)`` as MXNet's ``save_checkpoint`` names them;
+    a prefix that names a folder (``runs/``) or a negative epoch is one line."""
+    if not os.path.basename(prefix):
+        raise UserError('the prefix %s names a folder; a checkpoint needs a name in it, e.g. %s'
+                        % (prefix, os.path.join(prefix, 'model')))
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise UserError('a checkpoint epoch is a whole number >= 0, got %r' % (epoch,))
     return '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
 
 

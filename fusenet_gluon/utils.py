@@ -3,6 +3,7 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 import time
 
 #: Exit status of a run stopped by a signal after saving its state (128 + SIGINT, as a shell
@@ -42,12 +43,28 @@ class UserError(Exception):
 
 
 def check_writable(paths, force, flag='--force'):
-    """The one rule for every file a command writes: refuse to overwrite any of `paths`
-    that exists unless `force` (the user's `flag`) was given."""
+    """The one rule for every file a command writes, checked before any work: refuse to
+    overwrite any of `paths` that exists unless `force` (the user's `flag`) was given, and
+    refuse a path that is a folder, or whose folder cannot be written
+    (its nearest existing folder is tried with a temporary file, removed at once; the
+    commands make the missing folders below it)."""
     existing = [p for p in paths if os.path.exists(p)]
     if existing and not force:
         raise FileExistsError('%s already exist%s; pass %s to overwrite' % (
             ', '.join(existing), 's' if len(existing) == 1 else '', flag))
+    for path in paths:
+        if os.path.isdir(path) or not os.path.basename(path):
+            raise UserError('cannot write %s: it names a folder, not a file' % path)
+        folder = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        try:
+            if not os.path.isdir(folder):
+                raise NotADirectoryError(20, 'a file stands where a folder is needed', folder)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            raise UserError('cannot write %s (no file can be made in %s: %s)'
+                            % (path, folder, err.strerror or err)) from None
 
 
 def os_error_message(err):

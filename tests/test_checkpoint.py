@@ -47,10 +47,12 @@ def test_a_truncated_or_hostile_checkpoint_is_one_line(tmp_path):
     path = prefix + '-0001.params'
     whole = open(path, 'rb').read()
     open(path, 'wb').write(whole[:len(whole) // 2])
+    log = open(prefix + '.log').read()
     r = run(*resume)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert path in r.stderr and 'not an MXNet parameter file' in r.stderr
     assert 'Traceback' not in r.stderr and 'ndarray.cc' not in r.stderr
+    assert open(prefix + '.log').read() == log   # the failed resume left its log as it was
     open(path, 'wb').write(whole)
     # the trainer state is a pickle (MXNet's updater): read as data, never run
     states, marker = prefix + '-0001.states', tmp_path / 'pwned'

@@ -214,6 +214,12 @@ def test_default_run_folder_is_named_by_what_is_built(tmp_path):
     (['--wd', '-0.1'], '--wd must be a number >= 0'),
     (['--checkpoint-epochs', '0'], '--checkpoint-epochs must be at least 1'),
     (['--num-examples', '0'], '--num-examples must be at least 1'),
+    (['--widen-factor', '0'], 'widen_factor must be a positive integer, got 0'),
+    (['--lr-steps=-3'], '--lr-steps are epochs, each at least 1'),
+    (['--rand-seed', '-1'], '--rand-seed must be a whole number from 0 to 2**32 - 1'),
+    (['--exp-name', '../x'], "--exp-name '../x' must be a name, not a path"),
+    (['--network', 'imagenet_cross'], 'imagenet_cross is one of the ImageNet networks: train '
+                                      'it with train_imagenet.py'),
 ])
 def test_bad_numbers_get_one_line_before_any_work(tmp_path, argv, message):
     full = TRAIN + ['--model-prefix', str(tmp_path / 'm' / 'm')] + argv
@@ -229,7 +235,8 @@ def test_bad_numbers_get_one_line_before_any_work(tmp_path, argv, message):
 def test_a_run_failing_before_training_leaves_nothing(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
-    r = train_cifar('--data-dir', str(empty), '--model-prefix', str(tmp_path / 'run' / 'm'))
+    r = train_cifar('--data-dir', str(empty), '--model-prefix',
+                    str(tmp_path / 'run' / 'deeper' / 'm'))   # every folder made is removed
     assert r.returncode == 2 and 'make one with: python -m fusenet_gluon.data.pack' in r.stderr
     assert not os.path.exists(str(tmp_path / 'run'))
 
@@ -326,3 +333,16 @@ def test_training_says_which_loader_is_exact_and_takes_the_pad_colour(tmp_path):
     assert resolve(['--data-dir', str(tmp_path)]).preset.augment.fill == 'white'
     with pytest.raises(ValueError, match='svhn has no pad'):
         resolve(['--data-dir', str(tmp_path), '--dataset', 'svhn', '--pad-colour', 'mean'])
+
+
+@pytest.mark.parametrize('content,says', [('{broken', 'not JSON'), ('[1]', 'not a JSON object'),
+                                          ('{"classes": 10}', 'no data set name')])
+def test_a_damaged_dataset_json_is_named_not_guessed(tmp_path, content, says):
+    """A folder's dataset.json decides the preset; damaged, it is named rather than the run
+    trained as CIFAR-10 with the wrong statistics."""
+    data = tmp_path / 'toy'
+    make_toy_records(str(data))
+    (data / 'dataset.json').write_text(content)
+    status, out, err = cli(str(tmp_path / 'run' / 'm'), '--data-dir', str(data), here=True)
+    one_line_error(status, err, str(data / 'dataset.json'), 'is damaged (%s' % says)
+    assert not os.path.exists(str(tmp_path / 'run'))

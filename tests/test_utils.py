@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from fusenet_gluon.utils import check_writable, run_cli, tracked
+from fusenet_gluon.utils import UserError, check_writable, run_cli, tracked
 
 
 def test_check_writable(tmp_path):
@@ -15,6 +15,13 @@ def test_check_writable(tmp_path):
     check_writable([there, missing], True)
     with pytest.raises(FileExistsError, match='%s already exists; pass --force' % there):
         check_writable([there, missing], False)
+    # where nothing can be written: one line before any work, and nothing left there
+    before = sorted(os.listdir(str(tmp_path)))
+    for path, says in ((os.path.join(there, 'sub', 'x'), 'a file stands where a folder is'),
+                       (str(tmp_path), 'names a folder'), ('/proc/x', 'no file can be made')):
+        with pytest.raises(UserError, match=says):
+            check_writable([path], True)
+    assert sorted(os.listdir(str(tmp_path))) == before
 
 
 def test_an_os_error_is_one_line_without_errno(capsys):

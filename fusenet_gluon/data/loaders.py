@@ -10,7 +10,8 @@ Both yield ``(data, label)`` NDArray pairs, data NCHW float32 normalised as
 ``(x - mean) * (1 / std)`` (the same bits); both split the training records as
 ``ImageRecordIter`` does (``num_parts``/``part_index``: contiguous byte ranges), so a
 worker trains on the same records with either; both report ``num_examples`` and
-``epoch_size`` (updates per epoch, as the learning-rate schedule counts them). Training
+``epoch_size`` (the full batches of this worker's part; the training loop counts its epoch
+from the data set's size and ``--num-examples`` instead, the same on every worker). Training
 batches are always full; validation yields every record exactly once. The preset's
 :mod:`~fusenet_gluon.data.augment` object gives each loader its augmentation.
 """

@@ -7,7 +7,7 @@ JSON, never executed.
 import json
 import os
 
-from ..utils import atomic_path
+from ..utils import UserError, atomic_path
 
 META_FILE = 'dataset.json'
 
@@ -25,13 +25,21 @@ def write_meta(folder, dataset, files, classes, counts):
 
 def read_meta(folder):
     """The data set name recorded in `folder`'s ``dataset.json``, or None when there is
-    none (records packed by other tools) or it cannot be read."""
+    none (records packed by other tools). A file that is there but damaged is named in a
+    one-line :class:`~fusenet_gluon.utils.UserError`: guessing the data set instead would
+    train with another one's statistics and schedule."""
     path = os.path.join(folder or '', META_FILE)
     if not folder or not os.path.isfile(path):
         return None
     try:
         with open(path) as f:
             name = json.load(f).get('dataset')
-    except (OSError, ValueError, AttributeError):
-        return None
-    return name if isinstance(name, str) else None
+    except (OSError, ValueError, AttributeError) as err:
+        why = 'not a JSON object' if isinstance(err, AttributeError) else 'not JSON' \
+            if isinstance(err, ValueError) else str(err)
+        raise UserError('%s is damaged (%s): pack the data again, or remove it and give '
+                        '--dataset' % (path, why)) from None
+    if not isinstance(name, str):
+        raise UserError('%s is damaged (no data set name in it): pack the data again, or '
+                        'remove it and give --dataset' % path)
+    return name

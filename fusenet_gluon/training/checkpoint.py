@@ -140,6 +140,9 @@ class RunFiles(object):
 
     def check_resumable(self, epoch):
         """A clear error, naming the checkpoints there are, unless epoch `epoch` exists."""
+        if os.path.isdir(self.params(epoch)):
+            raise UserError('cannot resume: %s is a folder, not a checkpoint file'
+                            % self.params(epoch))
         if not os.path.isfile(self.params(epoch)):
             have = self.checkpoint_epochs()
             raise FileNotFoundError('cannot resume: %s does not exist (checkpoints there: %s)'
@@ -148,8 +151,9 @@ class RunFiles(object):
                                        or 'none'))
 
 
-def _read_json(path):
-    """A JSON object from one of the run's files; a damaged one is named in one line."""
+def _read_json(path, counts=()):
+    """A JSON object from one of the run's files, holding whole numbers under the keys
+    `counts`; a damaged one is named in one line."""
     try:
         with open(path) as f:
             value = json.load(f)
@@ -158,6 +162,11 @@ def _read_json(path):
                         % path) from None
     if not isinstance(value, dict):
         raise UserError('%s is damaged (not a JSON object)' % path)
+    bad = [k for k in counts if isinstance(value.get(k), bool)
+           or not isinstance(value.get(k), int) or value[k] < 0]
+    if bad:
+        raise UserError('%s is damaged (no count %s in it); it belongs to the run being '
+                        'resumed' % (path, ', '.join(bad)))
     return value
 
 
@@ -248,7 +257,9 @@ def resume_point(files, epoch, epoch_size, logger):
         logger.info('no trainer state beside %s: resuming with fresh momentum, lr steps before '
                     'epoch %d re-applied (as the original did)', files.prefix, epoch)
         return ResumePoint(epoch, 0, epoch * epoch_size, None, None, None)
-    info = _read_json(info_path)
+    info = _read_json(info_path, ('num_update',))
+    if not info.get('complete', True):
+        _read_json(info_path, ('num_update', 'batches_done'))
     states = states if os.path.isfile(states) else None
     if states is None:
         logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '

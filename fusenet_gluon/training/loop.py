@@ -94,7 +94,12 @@ def start_run(cfg):
         cfg.files.remove()
     job = Job(cfg.kv_store)
     log = cfg.files.log(job.rank)
-    made = [p for p in (cfg.files.folder, log) if not os.path.exists(p)]
+    made, folder = [], os.path.abspath(cfg.files.folder)
+    while not os.path.exists(folder):  # the folders makedirs will make, deepest first
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    made = ([log] if not os.path.exists(log) else []) + made
+    log_size = os.path.getsize(log) if os.path.isfile(log) else None
     try:
         os.makedirs(cfg.files.folder, exist_ok=True)
         logger = setup_logging(log, job.rank if job.distributed else None)
@@ -106,7 +111,9 @@ def start_run(cfg):
         return _start(cfg, job, logger)
     except BaseException:
         close_logging(logger)
-        for path in reversed(made):  # the log, then its folder if it is empty now
+        if log_size is not None:  # a resumed run's log: as it was
+            os.truncate(log, log_size)
+        for path in made:  # the log, then the folders made for it if they are empty now
             if os.path.isfile(path):
                 os.remove(path)
             elif os.path.isdir(path) and not os.listdir(path):

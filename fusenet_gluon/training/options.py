@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import mxnet as mx
 
-from .. import arch
+from .. import arch, families
 from .. import spec as net_spec
 from ..data import get_preset, lr_steps
 from ..data.augment import PAD_COLOURS
@@ -303,6 +303,12 @@ def _check_numbers(args):
         if value is not None and value < (1 if flag == '--num-examples' else 0):
             raise UserError('%s must be at least %d, got %d'
                             % (flag, 1 if flag == '--num-examples' else 0, value))
+    if args.rand_seed is not None and not 0 <= args.rand_seed < 2 ** 32:
+        raise UserError('--rand-seed must be a whole number from 0 to 2**32 - 1, got %d'
+                        % args.rand_seed)
+    if args.exp_name is not None and (os.sep in args.exp_name or args.exp_name in ('', '.', '..')):
+        raise UserError('--exp-name %r must be a name, not a path (the run goes under '
+                        '--log-dir)' % args.exp_name)
 
 
 def _depth_note(spec):
@@ -462,6 +468,10 @@ def _some(paths, shown=3):
 
 def _network(args, imagenet, notes):
     """The network spec and the data set preset the flags ask for."""
+    family, script = families.find(args.network), 'imagenet' if imagenet else 'cifar'
+    if family is not None and script not in family.datasets:
+        raise UserError('%s is one of %s: train it with train_%s.py'
+                        % (args.network, family.title, family.datasets[0]))
     preset = _dataset(args, imagenet, notes)
     spec = net_spec.from_args(args, classes=preset.classes, default_depth=DEFAULT_DEPTH,
                               input_size=preset.input_size)
@@ -486,8 +496,8 @@ def resolve(args, imagenet=False):
         notes.append("DLA on ImageNet: the authors' random-resized crop runs in the "
                      'gluon loader (--loader gluon)')
     if preset.augment.exact and loader not in preset.augment.exact:
-        notes.append('the %s loader is not exact for %s (see docs/data.md): --loader %s is'
-                     % (loader, preset.name, preset.augment.exact[0]))
+        notes.append('the %s loader is not exact for %s (see docs/data.md): --loader %s is '
+                     'exact' % (loader, preset.name, preset.augment.exact[0]))
     notes += _depth_note(spec)
     _check_numbers(args)
     num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
@@ -501,6 +511,8 @@ def resolve(args, imagenet=False):
         raise UserError('choose one of --amp and --dtype float16')
     steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
         parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
+    if args.lr_steps is not None and any(step < 1 for step in steps):
+        raise UserError('--lr-steps are epochs, each at least 1, got %s' % args.lr_steps)
     contexts = _devices(args, notes)
     if is_distributed(args.kv_store) and not os.environ.get('DMLC_ROLE'):
         raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
