@@ -73,7 +73,12 @@ def main(argv=None):
     parser.add_argument('--min-accuracy', type=float, default=None, metavar='PERCENT',
                         help='exit with status 1 unless every run ends at least this accurate')
     args = parser.parse_args(argv)
+    if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 100:
+        raise UserError('--min-accuracy is a percentage from 0 to 100, got %g'
+                        % args.min_accuracy)
     if args.plot:
+        if not args.plot.lower().endswith('.png'):
+            args.plot += '.png'   # what matplotlib writes for a name without an extension
         check_writable([args.plot], args.force)
     paths = []
     for m in args.metrics:

@@ -60,3 +60,23 @@ def test_results_keeps_an_existing_plot_without_force(tmp_path):
     assert open(png, 'rb').read() == b'mine' and r.stdout == ''
     r = run_module('fusenet_gluon.results', str(metrics), '--plot', png, '--force')
     assert r.returncode == 0 and open(png, 'rb').read(4) == b'\x89PNG'
+    # a name without .png is where matplotlib writes it, name.png: kept too without --force
+    r = run_module('fusenet_gluon.results', str(metrics), '--plot', png[:-4])
+    assert r.returncode == 2 and png + ' already exists' in r.stderr
+    assert open(png, 'rb').read(4) == b'\x89PNG' and not (tmp_path / 'curves').exists()
+
+
+def test_results_name_a_bad_metrics_line_or_bar_in_one_line(tmp_path):
+    metrics = tmp_path / 'm-metrics.jsonl'
+    good = json.dumps(dict(epoch=1, val_acc=0.5))
+    for lines, says in (([good, '{"epoch": 2}'], 'line 2 has no number val_acc'),
+                        (['[1, 2]'], 'line 1 is not an epoch record'),
+                        ([good, '{"epoch": 2, "val_acc": "x"}'], 'line 2 has no number val_acc'),
+                        (['{', '}'], 'line 1 is not JSON')):
+        metrics.write_text('\n'.join(lines) + '\n')
+        r = run_module('fusenet_gluon.results', str(metrics))
+        assert r.returncode == 2 and says in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    metrics.write_text(good + '\n')
+    for bar in ('-5', '150'):
+        r = run_module('fusenet_gluon.results', str(metrics), '--min-accuracy', bar)
+        assert r.returncode == 2 and 'percentage from 0 to 100' in r.stderr

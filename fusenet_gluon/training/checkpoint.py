@@ -288,10 +288,24 @@ def read_metrics(path):
                 try:
                     records.append(json.loads(line))
                 except ValueError:
-                    raise UserError('%s line %d is not JSON' % (path, n)) from None
+                    raise UserError('%s line %d is not JSON (a metrics file holds one JSON '
+                                    'object a line)' % (path, n)) from None
+                _check_record(records[-1], path, n)
     if not records:
         raise UserError('%s holds no epochs yet' % path)
     return records
+
+
+def _check_record(record, path, n):
+    """An epoch's record as training writes it: a JSON object with the epoch and the test
+    accuracy, which every reader of the file needs."""
+    if not isinstance(record, dict):
+        raise UserError('%s line %d is not an epoch record (a JSON object)' % (path, n))
+    for key in ('epoch', 'val_acc'):
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError('%s line %d has no number %s: not a metrics file of this project'
+                            % (path, n, key))
 
 
 def append_metrics(path, record):
