@@ -26,7 +26,7 @@ from . import spec as net_spec
 from .timing import MODES, bench_config, machine
 from .training.options import cpu_devices_arg, get_contexts
 from .training.recipe import amp_dtype, check_amp
-from .utils import HelpFormatter, UserError, parse_ints, run_cli
+from .utils import HelpFormatter, UserError, check_writable, parse_ints, run_cli
 
 
 def markdown(results):
@@ -115,9 +115,16 @@ def main(argv=None):
     p.add_argument('--json', default=None, help='write the results to this file')
     p.add_argument('--markdown', action='store_true', help='print a markdown table')
     p.add_argument('--plot', default=None, help='PNG of throughput against depth and batch')
+    p.add_argument('--force', action='store_true', help='overwrite an existing --json or --plot')
     args = p.parse_args(argv)
-    ctxs = get_contexts(args.gpus, args.cpu_devices,
-                        min(parse_ints(args.batch_size, '--batch-size', '32,64')))
+    batches = parse_ints(args.batch_size, '--batch-size', '32,64')
+    for flag, value, low in (('--batch-size', min(batches), 1), ('--iters', args.iters, 1),
+                             ('--repeat', args.repeat, 1), ('--warmup', args.warmup, 0)):
+        if value < low:
+            raise UserError('%s must be at least %d, got %d' % (flag, low, value))
+    outputs = [path for path in (args.json, args.plot) if path]
+    check_writable(outputs, args.force)   # before the work, not after it
+    ctxs = get_contexts(args.gpus, args.cpu_devices, min(batches))
     if len(ctxs) != 1 and ctxs[0].device_type == 'gpu':
         raise UserError('the benchmark runs on one GPU; give one GPU id (or --gpus "" '
                         '--cpu-devices N for N CPU devices)')

@@ -205,8 +205,16 @@ def main(argv=None):
                         help='when interrupted, seconds the workers get to save and stop '
                              '(default 60)')
     args = parser.parse_args(argv)
+    for flag, value, low, high in (('-s/--num-servers', args.num_servers, 1, None),
+                                   ('--port', args.port, 1, 65535),
+                                   ('--timeout', args.timeout, 1, None),
+                                   ('--grace', args.grace, 0, None)):
+        if value is not None and (value < low or (high is not None and value > high)):
+            raise UserError('%s must be %s, got %s' % (flag, 'from %d to %d' % (low, high)
+                                                       if high else 'at least %d' % low, value))
     hosts = read_hosts(args.hosts) if args.hosts else None
-    return launch(command, args.num_workers, args.num_servers or args.num_workers, hosts,
+    num_servers = args.num_workers if args.num_servers is None else args.num_servers
+    return launch(command, args.num_workers, num_servers, hosts,
                   args.port, args.scheduler_host, args.timeout, args.grace)
 
 

@@ -43,7 +43,7 @@ from .spec import NetworkSpec
 from .training import checkpoint, options
 from .training.loop import Interrupted, NonFiniteLoss, train
 from .training.options import add_run_arguments
-from .utils import HelpFormatter, UserError, parse_ints, run_cli, tracked
+from .utils import HelpFormatter, UserError, check_writable, parse_ints, run_cli, tracked
 
 #: Epochs of every run of a study unless --num-epochs says otherwise (the paper's 400 are
 #: days on a CPU).
@@ -345,6 +345,7 @@ def main(argv=None):
     p.add_argument('--prefix', required=True)
     p.add_argument('--epoch', type=int, required=True)
     p.add_argument('--json', default=None, help='also write the errors to this JSON file')
+    p.add_argument('--force', action='store_true', help='overwrite an existing --json file')
     add_run_arguments(p, ('--data-dir', '--dataset'))
     for name, text in (('table1', 'fuse3 vs the ensemble across depths (Table 1)'),
                        ('table2', 'components with and without weight sharing (Table 2)'),
@@ -356,6 +357,8 @@ def main(argv=None):
                                         formatter_class=HelpFormatter))
     args = parser.parse_args(argv)
     if args.command == 'evaluate':
+        if args.json:
+            check_writable([args.json], args.force)   # before the evaluation, not after it
         result = evaluate(args.prefix, args.epoch, args.data_dir, args.dataset)
         print(format_evaluation(result))
         if args.json:

@@ -104,3 +104,12 @@ def test_a_hosts_line_ssh_would_read_as_an_option_is_refused(tmp_path):
     line, = r.stderr.strip().splitlines()
     assert r.returncode == 2 and 'hosts.txt line 2' in line and 'not a host name' in line
     assert not marker.exists()
+
+
+def test_impossible_numbers_are_refused_before_anything_starts():
+    for argv, says in ((['-s', '0'], '-s/--num-servers must be at least 1, got 0'),
+                       (['--port', '-1'], '--port must be from 1 to 65535'),
+                       (['--timeout', '0'], '--timeout must be at least 1')):
+        r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '1'] + argv +
+                           ['--', 'true'], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and says in r.stderr and 'Traceback' not in r.stderr, r.stderr

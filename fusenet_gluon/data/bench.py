@@ -74,6 +74,9 @@ def main(argv=None):
     p.add_argument('--workers', type=int, default=None, help='default: the core count')
     p.add_argument('--no-train-step', action='store_true', help='skip the training step')
     args = p.parse_args(argv)
+    for flag, n in (('--batch-size', args.batch_size), ('--workers', args.workers)):
+        if n is not None and n < 1:
+            raise UserError('%s must be at least 1, got %d' % (flag, n))
     for flag, n in (('--cifar-images', args.cifar_images),
                     ('--imagenet-images', args.imagenet_images)):
         if n < args.batch_size:
