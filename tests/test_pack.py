@@ -84,6 +84,23 @@ def test_pack_mnist_idx_pads_to_32x32_rgb(tmp_path):
     assert r.returncode == 2 and 'not an idx file' in r.stderr and 'Traceback' not in r.stderr
 
 
+def test_pack_mnist_idx_refuses_a_cut_gzip_and_a_label_past_ten(tmp_path):
+    src = tmp_path / 'idx'
+    src.mkdir()
+    write_idx(str(src / 'train-images-idx3-ubyte'), np.zeros((4, 28, 28)))
+    write_idx(str(src / 'train-labels-idx1-ubyte'), np.arange(4))
+    write_idx(str(src / 't10k-images-idx3-ubyte'), np.zeros((2, 28, 28)))
+    write_idx(str(src / 't10k-labels-idx1-ubyte.gz'), np.array([1, 200]))
+    for says in ('a test label is 200, outside 0..9', 'cannot read'):
+        r = subprocess.run([sys.executable, '-m', 'fusenet_gluon.data.pack', 'mnist-idx',
+                            str(src), str(tmp_path / 'out')], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and says in r.stderr and 'Traceback' not in r.stderr, r.stderr
+        assert not (tmp_path / 'out').exists()
+        cut = (src / 't10k-labels-idx1-ubyte.gz').read_bytes()[:-8]   # gzip's end cut off
+        (src / 't10k-labels-idx1-ubyte.gz').write_bytes(cut)
+
+
 def test_pack_cifar10_round_trip(tmp_path):
     rng = np.random.RandomState(0)
     src = tmp_path / 'cifar-10-batches-py'

@@ -129,7 +129,7 @@ def read_idx(path):
                 raise UserError('%s is not an idx file of unsigned bytes' % path)
             dims = struct.unpack('>%dI' % head[3], f.read(4 * head[3]))
             data = np.frombuffer(f.read(), np.uint8)
-    except OSError as err:
+    except (OSError, EOFError) as err:   # gzip: EOFError for a cut-off file
         raise UserError('cannot read %s (%s)' % (path, err)) from None
     if data.size != int(np.prod(dims)):
         raise UserError('%s holds %d bytes where its header promises %s'
@@ -196,6 +196,12 @@ def pack_pair(out_dir, train, test, force, name, classes=None):
     """``train.rec`` and ``test.rec`` (+ ``.idx``) and ``dataset.json`` in `out_dir`."""
     names = ('train.rec', 'test.rec')
     targets = [os.path.join(out_dir, n) for n in names]
+    for part, (labels, _) in zip(('training', 'test'), (train, test)):
+        labels = np.asarray(labels)
+        if labels.size and (labels.min() < 0 or (classes and labels.max() >= classes)):
+            raise UserError('%s: a %s label is %d, outside 0..%s' % (
+                name, part, labels.min() if labels.min() < 0 else labels.max(),
+                classes - 1 if classes else ''))
     _check_free(targets, force)
     counts = [sum(_write(path, labels, images, True, '%s %s' % (name, part)).values())
               for path, (labels, images), part in zip(targets, (train, test),
@@ -288,7 +294,9 @@ def main(argv=None):
     p.add_argument('out', help='output folder for train.rec and test.rec')
     p.add_argument('--force', action='store_true', help='overwrite existing files')
     args = parser.parse_args(argv)
-
+    if getattr(args, 'quality', 95) not in range(1, 101) or getattr(args, 'resize', 0) < 0:
+        raise UserError('--quality is a JPEG quality from 1 to 100 and --resize a side >= 0 '
+                        '(0 keeps the size), got %s and %s' % (args.quality, args.resize))
     if args.kind == 'cifar10':
         pack_pair(args.out, *load_cifar10(args.src), args.force, 'cifar10')
     elif args.kind == 'cifar100':
@@ -301,7 +309,8 @@ def main(argv=None):
         xtr, ytr, xte, yte = load_images()
         pack_pair(args.out, (ytr, xtr), (yte, xte), args.force, 'digits')
     elif args.kind == 'mnist-idx':
-        pack_pair(args.out, *load_mnist_idx(args.src), args.force, args.dataset)
+        pack_pair(args.out, *load_mnist_idx(args.src), args.force, args.dataset,
+                  10)   # MNIST, Fashion-MNIST, KMNIST: ten classes each
     elif args.kind == 'imagenet':
         pack_imagenet(args.src, args.out, args.resize, args.quality, args.force)
     else:
