@@ -5,7 +5,7 @@ import logging
 import os
 import pickle
 
-from conftest import make_toy_records, run
+from conftest import Hostile, make_toy_records, run
 from fusenet_gluon.training import checkpoint
 from fusenet_gluon.training.checkpoint import RunFiles
 
@@ -26,14 +26,6 @@ def test_the_files_of_a_run_are_told_apart_from_others(tmp_path):
     files.remove()
     assert sorted(os.listdir(str(tmp_path))) == sorted(others)
     assert files.existing() == []
-
-
-class _Hostile(object):
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
 
 
 def test_a_truncated_or_hostile_checkpoint_is_one_line(tmp_path):
@@ -58,7 +50,7 @@ def test_a_truncated_or_hostile_checkpoint_is_one_line(tmp_path):
     states, marker = prefix + '-0001.states', tmp_path / 'pwned'
     good = open(states, 'rb').read()
     for bad, says in ((good[:len(good) // 2], 'not an MXNet trainer state'),
-                      (pickle.dumps(_Hostile(str(marker))), 'nothing of it was run'),
+                      (pickle.dumps(Hostile(str(marker))), 'nothing of it was run'),
                       (pickle.dumps([1, 2]), 'not an MXNet trainer state')):
         open(states, 'wb').write(bad)
         before = sorted(os.listdir(str(tmp_path)))

@@ -16,7 +16,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, run
+from conftest import Hostile, ROOT, run
 from fusenet_gluon import get_model, upstream
 from fusenet_gluon.torch_checkpoint import UnsafeCheckpoint, load_state_dict
 
@@ -140,19 +140,11 @@ def test_a_missing_key_or_another_variant_is_refused_by_name(tmp_path):
     assert 'level2_tree1_conv3_weight' in text     # a Bottleneck layer dla34 does not have
 
 
-class _Hostile(object):
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
-
 def test_a_hostile_pickle_is_refused_without_running_it(tmp_path):
     marker = str(tmp_path / 'pwned')
     for fmt in ('zip', 'legacy'):
         path = str(tmp_path / ('evil-%s.pth' % fmt))
-        payload = pickle.dumps(collections.OrderedDict(weight=_Hostile(marker)), protocol=2)
+        payload = pickle.dumps(collections.OrderedDict(weight=Hostile(marker)), protocol=2)
         if fmt == 'zip':
             with zipfile.ZipFile(path, 'w') as z:
                 z.writestr('archive/data.pkl', payload)

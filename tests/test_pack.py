@@ -14,7 +14,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, run, run_cli
+from conftest import Hostile, ROOT, run, run_cli
 from fusenet_gluon.data import pack, recordio
 
 
@@ -127,21 +127,13 @@ def test_pack_cifar10_round_trip(tmp_path):
     pack.main(['cifar10', str(src), str(out), '--force'])
 
 
-class _Hostile(object):
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, ('touch %s' % self.marker,))
-
-
 def test_a_hostile_cifar_batch_is_refused_without_running_it(tmp_path):
     src, marker = tmp_path / 'cifar-10-batches-py', tmp_path / 'pwned'
     src.mkdir()
     for name in ['data_batch_%d' % i for i in range(1, 6)] + ['test_batch']:
         data = np.zeros((2, 3072), np.uint8)
         with open(src / name, 'wb') as f:
-            pickle.dump({b'data': _Hostile(str(marker)) if name == 'data_batch_3' else data,
+            pickle.dump({b'data': Hostile(str(marker)) if name == 'data_batch_3' else data,
                          b'labels': [0, 1]}, f, protocol=2)
     r = run_cli('-m', 'fusenet_gluon.data.pack', 'cifar10', str(src), str(tmp_path / 'out'))
     assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr
