@@ -78,12 +78,13 @@ class GluonStep(object):
     def __init__(self, spec, batch, ctx, hybrid, dtype, amp=False):
         ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
         self.net = from_spec(spec)
-        self.net.initialize(initializer(), ctx=ctx)
+        self.net.initialize(initializer(spec), ctx=ctx)   # the family's, as training's
         if dtype == 'float16':
             self.net.cast('float16')
         if hybrid:
             self.net.hybridize(static_alloc=True, static_shape=True)
-        self.trainer = FastTrainer(self.net.collect_params(), 'nag',
+        # the family's optimizer (NAG; DLA plain SGD), as training builds it
+        self.trainer = FastTrainer(self.net.collect_params(), spec.family.optimizer,
                                    dict(learning_rate=0.01, momentum=0.9, wd=1e-4,
                                         multi_precision=dtype == 'float16'),
                                    kvstore='device' if len(ctx) > 1 else None,
