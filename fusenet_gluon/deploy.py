@@ -13,7 +13,7 @@ import numpy as np
 from . import quantize as Q
 from .data import presets as P
 from .data.loaders import GluonLoader, RecordDataset, RecordIterLoader, check_file
-from .data.meta import META_FILE, read_meta
+from .data.meta import CIFAR_FILES, META_FILE, read_meta
 from .data.recordio import missing_file_message
 from .data.transforms import as_array
 from .upstream import checkpoint_paths
@@ -32,9 +32,9 @@ def add_arguments(parser):
     parser.add_argument('--dataset', default=None,
                         help='data set preset (statistics, classes), where the folder has no '
                              '%s: one of %s' % (META_FILE, ', '.join(P.DATASETS)))
-    parser.add_argument('--train-dataset', default='train.rec',
+    parser.add_argument('--train-dataset', default=CIFAR_FILES[0],
                         help='training records (calibration) in --data-dir (default: train.rec)')
-    parser.add_argument('--val-dataset', default='test.rec',
+    parser.add_argument('--val-dataset', default=CIFAR_FILES[1],
                         help='validation records (accuracy) in --data-dir (default: test.rec)')
     parser.add_argument('--calib-examples', type=int, default=Q.DEFAULT_CALIB_EXAMPLES,
                         help='training images for calibration, drawn at random without '
@@ -54,7 +54,7 @@ def add_arguments(parser):
                              '0: no timing)')
 
 
-def data_preset(spec, data_dir, dataset=None, train_file='train.rec'):
+def data_preset(spec, data_dir, dataset=None, train_file=CIFAR_FILES[0]):
     """The preset of `data_dir`'s records, checked against the network `spec`."""
     if not os.path.isdir(data_dir):
         raise UserError('calibration folder %s does not exist' % data_dir)
@@ -80,7 +80,7 @@ def data_preset(spec, data_dir, dataset=None, train_file='train.rec'):
     return preset
 
 
-def calibration_iter(data_dir, preset, examples, batch_size=64, train_file='train.rec',
+def calibration_iter(data_dir, preset, examples, batch_size=64, train_file=CIFAR_FILES[0],
                      seed=0):
     """``(DataIter, count)``: `examples` training images drawn at random (seeded), each
     prepared exactly as a validation image (no augmentation), in batches named ``data``."""
@@ -97,7 +97,7 @@ def calibration_iter(data_dir, preset, examples, batch_size=64, train_file='trai
                              last_batch_handle='pad'), len(x)
 
 
-def validation_loader(data_dir, preset, val_file='test.rec', batch_size=64):
+def validation_loader(data_dir, preset, val_file=CIFAR_FILES[1], batch_size=64):
     """Every validation record once, normalised as training's validation data."""
     path = os.path.join(data_dir, val_file)
     offsets = check_file(path, preset)

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .meta import META_FILE, write_meta
+from .meta import CIFAR_FILES, META_FILE, write_meta
 from .recordio import write_records
 
 SPLIT_SEED = 0
@@ -40,14 +40,14 @@ def load_images():
 def ensure_digits(folder=None, quiet=False):
     """Pack the digits into `folder` (default :func:`cache_dir`) once; return the folder."""
     folder = folder or cache_dir()
-    paths = [os.path.join(folder, n) for n in ('train.rec', 'train.idx', 'test.rec', 'test.idx',
-                                               META_FILE)]
+    paths = [os.path.join(folder, n) for n in CIFAR_FILES + tuple(
+        n[:-4] + '.idx' for n in CIFAR_FILES) + (META_FILE,)]
     if all(os.path.exists(p) for p in paths):
         return folder
     xtr, ytr, xte, yte = load_images()
-    for name, xs, ys in (('train', xtr, ytr), ('test', xte, yte)):
-        write_records(os.path.join(folder, name + '.rec'), zip(ys, xs), force=True)
-    write_meta(folder, 'digits', ('train.rec', 'test.rec'), 10, (len(ytr), len(yte)))
+    for name, xs, ys in zip(CIFAR_FILES, (xtr, xte), (ytr, yte)):
+        write_records(os.path.join(folder, name), zip(ys, xs), force=True)
+    write_meta(folder, 'digits', CIFAR_FILES, 10, (len(ytr), len(yte)))
     if not quiet:
         print('packed scikit-learn digits: %d train / %d test images, 32x32 RGB, in %s'
               % (len(ytr), len(yte), folder))

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import presets as P
 from ..seeds import epoch_seed, sample_seed
+from .meta import CIFAR_FILES
 from .recordio import DataError, missing_file_message, read_record, scan
 from .transforms import seed_sample
 
@@ -238,7 +239,7 @@ class GluonLoader(_Loader):
 
 # ------------------------------------------------------------------ one entry point
 def get_loaders(dataset='digits', data_dir=None, batch_size=64, backend='recordio',
-                train_file='train.rec', val_file='test.rec', num_parts=1, part_index=0,
+                train_file=CIFAR_FILES[0], val_file=CIFAR_FILES[1], num_parts=1, part_index=0,
                 workers=None, val_batch_size=None, seed=0, fb_mean=False, pad='white',
                 progress=None):
     """Training and validation loaders for a dataset of the paper.

@@ -10,8 +10,12 @@ import os
 from ..utils import UserError, atomic_path
 
 META_FILE = 'dataset.json'
+#: The training and test records the packers write and the commands read by default:
+#: train_cifar.py's data sets, and train_imagenet.py's (the original's names).
+CIFAR_FILES = ('train.rec', 'test.rec')
+IMAGENET_FILES = ('imagenet_train.rec', 'imagenet_val.rec')
 
-__all__ = ['META_FILE', 'write_meta', 'read_meta']
+__all__ = ['META_FILE', 'CIFAR_FILES', 'IMAGENET_FILES', 'write_meta', 'read_meta']
 
 
 def write_meta(folder, dataset, files, classes, counts):

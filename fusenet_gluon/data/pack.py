@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import safe_pickle
 from ..utils import HelpFormatter, UserError, check_writable, progress_bar, run_cli
-from .meta import write_meta
+from .meta import CIFAR_FILES, IMAGENET_FILES, write_meta
 from .presets import IMAGENET_STORED_SHORT_SIDE
 from .recordio import write_records
 
@@ -194,7 +194,7 @@ def _check_free(targets, force):
 
 def pack_pair(out_dir, train, test, force, name, classes=None):
     """``train.rec`` and ``test.rec`` (+ ``.idx``) and ``dataset.json`` in `out_dir`."""
-    names = ('train.rec', 'test.rec')
+    names = CIFAR_FILES
     targets = [os.path.join(out_dir, n) for n in names]
     for part, (labels, _) in zip(('training', 'test'), (train, test)):
         labels = np.asarray(labels)
@@ -221,9 +221,6 @@ def pack_folder(src, out, resize, quality, force, desc='folder'):
         f.write(''.join('%d\t%s\n' % (i, c) for i, c in enumerate(classes)))
     print('class names in %s' % synset)
     return classes, len(items)
-
-
-IMAGENET_FILES = ('imagenet_train.rec', 'imagenet_val.rec')
 
 
 def pack_imagenet(src, out_dir, resize, quality, force):

@@ -19,7 +19,7 @@ from .. import spec as net_spec
 from ..data import get_preset, lr_steps
 from ..data.augment import PAD_COLOURS
 from ..data.presets import family_preset
-from ..data.meta import META_FILE, read_meta
+from ..data.meta import CIFAR_FILES, IMAGENET_FILES, META_FILE, read_meta
 from ..data.presets import Preset
 from ..gpu_support import check_gpus
 from ..utils import HelpFormatter, UserError, parse_ints
@@ -71,9 +71,9 @@ def build_parser(imagenet=False):
     g.add_argument('--data-dir', default=None,
                    help='folder with the RecordIO files' + (
                        '' if imagenet else '; none: the embedded handwritten digits'))
-    g.add_argument('--train-dataset', default='imagenet_train.rec' if imagenet else 'train.rec',
+    g.add_argument('--train-dataset', default=(IMAGENET_FILES if imagenet else CIFAR_FILES)[0],
                    help='training file')
-    g.add_argument('--val-dataset', default='imagenet_val.rec' if imagenet else 'test.rec',
+    g.add_argument('--val-dataset', default=(IMAGENET_FILES if imagenet else CIFAR_FILES)[1],
                    help='validation file')
     g.add_argument('--num-examples', type=int, default=None,
                    help='training examples for the schedule (default: the records in the file)')
