@@ -25,6 +25,7 @@ COMMAND_LINE = {
     'fusenet_gluon.results', 'fusenet_gluon.show_model', 'fusenet_gluon.study',
     'fusenet_gluon.data.bench', 'fusenet_gluon.data.pack',
     'fusenet_gluon.training.cli', 'fusenet_gluon.training.options',
+    'fusenet_gluon.deploy',   # convert quantize's flags and its run(args): no parser of its own
 }
 
 
