@@ -437,37 +437,54 @@ def evaluate(net, loader, ctxs, dtype='float32', top5=False, components=None):
 
 
 def end_epoch(run, epoch, trained, val):
-    """Log the epoch (`trained` its :class:`EpochResult`, `val` what :func:`evaluate`
-    gave), write its metrics, rebuild the arrays and save a checkpoint when due."""
-    cfg, logger, train_m = run.cfg, run.logger, trained.metrics
+    """After epoch `epoch` (`trained` its :class:`EpochResult`, `val` what :func:`evaluate`
+    gave): check the weights, log the epoch as the original did, write its metrics, rebuild
+    the arrays, and save a checkpoint when due."""
+    _check_finite(run, epoch, val)
+    _log_epoch(run.logger, epoch, trained, val, run.cfg.top5)
+    done = epoch + 1
+    if run.rank0:
+        checkpoint.append_metrics(run.files.metrics, _epoch_record(run, done, trained, val))
+    run.trainer.refresh()
+    if done % run.cfg.checkpoint_epochs == 0 or done == run.cfg.num_epochs:
+        _save_epoch(run, done)
+
+
+def _check_finite(run, epoch, val):
     if not (math.isfinite(val['loss']) and _finite(run.net)):
         # the last update can break the weights after a finite loss
         raise NonFiniteLoss('Epoch[%d] Batch [%d]: the loss became NaN (the weights are no '
                             'longer finite)' % (epoch, run.epoch_size))
+
+
+def _log_epoch(logger, epoch, trained, val, top5):
+    """The original's end-of-epoch lines (``Module.fit``'s), and the ensemble's components."""
+    train_m = trained.metrics
     logger.info('Epoch[%d] Train-cross-entropy=%f', epoch, train_m['loss'])
     logger.info('Epoch[%d] Train-accuracy=%f', epoch, train_m['acc'])
     logger.info('Epoch[%d] Time cost=%.3f', epoch, time.time() - trained.started)
     logger.info('Epoch[%d] Validation-cross-entropy=%f', epoch, val['loss'])
     logger.info('Epoch[%d] Validation-accuracy=%f', epoch, val['acc'])
-    if cfg.top5:
+    if top5:
         logger.info('Epoch[%d] Validation-top_k_accuracy_5=%f', epoch, val['top5'])
-    done = epoch + 1
+    if 'components' in val:
+        logger.info('Epoch[%d] Validation-accuracy of each component: %s', epoch, ', '.join(
+            '%s=%f' % kv for kv in val['components'].items()))
+
+
+def _epoch_record(run, done, trained, val):
+    """The metrics file's record of the epoch that makes `done` complete epochs."""
+    train_m = trained.metrics
     record = dict(epoch=done, lr=run.current_lr(done * run.epoch_size),
                   train_loss=train_m['loss'], train_acc=train_m['acc'], val_loss=val['loss'],
                   val_acc=val['acc'], time_s=round(time.time() - trained.started
                                                    + trained.carried_time, 3),
                   img_per_s=round(trained.seen / max(trained.train_time, 1e-9), 1))
-    if cfg.top5:
+    if run.cfg.top5:
         record['val_top5'] = val['top5']
     if 'components' in val:  # the ensemble: each component's test accuracy
         record['val_acc_components'] = val['components']
-        logger.info('Epoch[%d] Validation-accuracy of each component: %s', epoch, ', '.join(
-            '%s=%f' % kv for kv in val['components'].items()))
-    if run.rank0:
-        checkpoint.append_metrics(run.files.metrics, record)
-    run.trainer.refresh()
-    if done % cfg.checkpoint_epochs == 0 or done == cfg.num_epochs:
-        _save_epoch(run, done)
+    return record
 
 
 def _save_epoch(run, done):
