@@ -20,7 +20,7 @@ from ..data import get_preset, lr_steps
 from ..data.augment import PAD_COLOURS
 from ..data.presets import family_preset
 from ..data.meta import CIFAR_FILES, IMAGENET_FILES, META_FILE, read_meta
-from ..data.presets import Preset
+from ..data.presets import DATASETS, IMAGENET_FB_MEAN, IMAGENET_FB_STD, Preset
 from ..gpu_support import check_gpus
 from ..utils import HelpFormatter, UserError, parse_ints
 from .checkpoint import RunFiles
@@ -58,8 +58,8 @@ def build_parser(imagenet=False):
     net_spec.add_arguments(g, family='imagenet' if imagenet else 'cifar')
     if imagenet:
         g.add_argument('--fb-mean', action='store_true',
-                       help='normalise with mean (123.675, 116.28, 103.53), std (58.395, '
-                            '57.12, 57.375) instead of the original statistics')
+                       help='normalise with mean %s, std %s instead of the original '
+                            'statistics' % (IMAGENET_FB_MEAN, IMAGENET_FB_STD))
     g = p.add_argument_group('data')
     g.add_argument('--dataset', default=None,
                    choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn',
@@ -99,15 +99,17 @@ def build_parser(imagenet=False):
     g.add_argument('--batch-size', type=int, default=256 if imagenet else 64,
                    help='total batch, split over the devices')
     g.add_argument('--num-epochs', type=int, default=None,
-                   help='epochs (default: the dataset preset: 400 CIFAR, 40 SVHN, 120 ImageNet)')
+                   help='epochs (default: the dataset preset: %s)' % ', '.join(
+                       '%d %s' % (p.num_epochs, p.name) for p in DATASETS.values()))
     g.add_argument('--lr', type=float, default=0.1, help='initial learning rate')
     g.add_argument('--lr-factor', type=float, default=0.1, help='factor at each step')
     if imagenet:
-        g.add_argument('--lr-epoch-step', type=int, default=30,
+        g.add_argument('--lr-epoch-step', type=int, default=DATASETS['imagenet'].lr_step_epochs,
                        help='divide the lr by 1/lr-factor every N epochs (when no --lr-steps)')
     g.add_argument('--lr-steps', default=None,
                    help='epochs at which the lr is multiplied, e.g. 200,300,350 (default: '
-                        + ('every 30 epochs)' if imagenet else '1/2, 3/4, 7/8 of the epochs)'))
+                        + ('every --lr-epoch-step epochs)' if imagenet
+                           else '1/2, 3/4, 7/8 of the epochs)'))
     g.add_argument('--lr-mode', choices=['step', 'cosine'], default='step',
                    help='step: the original multi-factor schedule; cosine: beyond the original')
     g.add_argument('--warmup-epochs', type=float, default=0, help='linear warmup epochs')
