@@ -43,15 +43,7 @@ def check_states(path):
     """Raise a one-line :class:`~fusenet_gluon.utils.UserError` unless `path` is a trainer
     state as MXNet writes it (a dict of states, alone or with the optimizer), read with
     nothing but :data:`STATE_GLOBALS` (a pickle naming anything else is refused unrun)."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    try:
-        states = safe_pickle.loads(data, STATE_GLOBALS, path, 'an MXNet trainer state')
-    except safe_pickle.UnsafePickle:
-        raise
-    except Exception as err:
-        raise UserError('%s is not an MXNet trainer state (%s: %s)'
-                        % (path, type(err).__name__, err)) from None
+    states = safe_pickle.load_file(path, STATE_GLOBALS, 'an MXNet trainer state')
     if isinstance(states, tuple) and len(states) == 2 and \
             isinstance(states[1], mx.optimizer.Optimizer):
         states = states[0]

@@ -15,7 +15,7 @@ import numpy as np
 
 from .utils import UserError
 
-__all__ = ['UnsafePickle', 'RestrictedUnpickler', 'loads', 'NUMPY_ARRAYS']
+__all__ = ['UnsafePickle', 'RestrictedUnpickler', 'loads', 'load_file', 'NUMPY_ARRAYS']
 
 
 class UnsafePickle(UserError, ValueError):
@@ -62,3 +62,18 @@ class RestrictedUnpickler(pickle.Unpickler):
 def loads(data, allowed, source, what, **kwargs):
     """The object pickled in `data` (bytes), read by :class:`RestrictedUnpickler`."""
     return RestrictedUnpickler(io.BytesIO(data), allowed, source, what, **kwargs).load()
+
+
+def load_file(path, allowed, what, **kwargs):
+    """The object pickled in the file `path`, a kind of file that holds `what` (``'a CIFAR
+    python batch'``): a name outside `allowed` is :class:`UnsafePickle`, any other failure
+    to read it one line saying the file is not `what`."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return loads(data, allowed, path, what, **kwargs)
+    except UnsafePickle:
+        raise
+    except Exception as err:
+        raise UserError('%s is not %s (%s: %s)' % (path, what, type(err).__name__, err)) \
+            from None

@@ -49,15 +49,8 @@ def _require(path):
 def _unpickle(path):
     """A CIFAR python batch (a pickled dict of bytes keys, a uint8 array and label lists),
     read as data: a pickle naming anything but numpy's array rebuilders is refused."""
-    with open(_require(path), 'rb') as f:
-        data = f.read()
-    try:
-        return safe_pickle.loads(data, safe_pickle.NUMPY_ARRAYS, path, 'a CIFAR python batch',
-                                 encoding='bytes')
-    except safe_pickle.UnsafePickle:
-        raise
-    except Exception as err:
-        raise UserError('%s is not a CIFAR python pickle (%s)' % (path, err)) from None
+    return safe_pickle.load_file(_require(path), safe_pickle.NUMPY_ARRAYS,
+                                 'a CIFAR python batch', encoding='bytes')
 
 
 def _cifar_images(batch, label_key, path):

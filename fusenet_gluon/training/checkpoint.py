@@ -162,12 +162,16 @@ def _read_json(path, counts=()):
                         % path) from None
     if not isinstance(value, dict):
         raise UserError('%s is damaged (not a JSON object)' % path)
+    _check_counts(value, path, counts)
+    return value
+
+
+def _check_counts(value, path, counts):
     bad = [k for k in counts if isinstance(value.get(k), bool)
            or not isinstance(value.get(k), int) or value[k] < 0]
     if bad:
         raise UserError('%s is damaged (no count %s in it); it belongs to the run being '
                         'resumed' % (path, ', '.join(bad)))
-    return value
 
 
 def save_state(net, trainer, files, epoch, info, logger):
@@ -259,7 +263,7 @@ def resume_point(files, epoch, epoch_size, logger):
         return ResumePoint(epoch, 0, epoch * epoch_size, None, None, None)
     info = _read_json(info_path, ('num_update',))
     if not info.get('complete', True):
-        _read_json(info_path, ('num_update', 'batches_done'))
+        _check_counts(info, info_path, ('batches_done',))
     states = states if os.path.isfile(states) else None
     if states is None:
         logger.info('no trainer state beside %s (%s): resuming with fresh momentum, the '
