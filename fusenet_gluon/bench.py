@@ -26,7 +26,7 @@ from . import spec as net_spec
 from .timing import MODES, bench_config, machine
 from .training.options import cpu_devices_arg, get_contexts
 from .training.recipe import amp_dtype, check_amp
-from .utils import HelpFormatter, UserError, check_writable, parse_ints, run_cli
+from .utils import HelpFormatter, UserError, check_range, check_writable, parse_ints, run_cli
 
 
 def markdown(results):
@@ -120,8 +120,7 @@ def main(argv=None):
     batches = parse_ints(args.batch_size, '--batch-size', '32,64')
     for flag, value, low in (('--batch-size', min(batches), 1), ('--iters', args.iters, 1),
                              ('--repeat', args.repeat, 1), ('--warmup', args.warmup, 0)):
-        if value < low:
-            raise UserError('%s must be at least %d, got %d' % (flag, low, value))
+        check_range(flag, value, low)
     outputs = [path for path in (args.json, args.plot) if path]
     check_writable(outputs, args.force)   # before the work, not after it
     ctxs = get_contexts(args.gpus, args.cpu_devices, min(batches))

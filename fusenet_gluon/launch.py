@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from .utils import EXIT_INTERRUPTED, HelpFormatter, UserError, run_cli
+from .utils import EXIT_INTERRUPTED, HelpFormatter, UserError, check_range, run_cli
 
 SERVER_CODE = 'import mxnet'  # a server or scheduler serves from inside `import mxnet`
 
@@ -205,13 +205,10 @@ def main(argv=None):
                         help='when interrupted, seconds the workers get to save and stop '
                              '(default 60)')
     args = parser.parse_args(argv)
-    for flag, value, low, high in (('-s/--num-servers', args.num_servers, 1, None),
-                                   ('--port', args.port, 1, 65535),
-                                   ('--timeout', args.timeout, 1, None),
-                                   ('--grace', args.grace, 0, None)):
-        if value is not None and (value < low or (high is not None and value > high)):
-            raise UserError('%s must be %s, got %s' % (flag, 'from %d to %d' % (low, high)
-                                                       if high else 'at least %d' % low, value))
+    check_range('-s/--num-servers', args.num_servers, 1)
+    check_range('--port', args.port, 1, 65535)
+    check_range('--timeout', args.timeout, 1)
+    check_range('--grace', args.grace, 0)
     hosts = read_hosts(args.hosts) if args.hosts else None
     num_servers = args.num_workers if args.num_servers is None else args.num_servers
     return launch(command, args.num_workers, num_servers, hosts,

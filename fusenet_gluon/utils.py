@@ -29,6 +29,14 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def check_range(flag, value, low, high=None):
+    """One line unless `value` of `flag` (None: not given) is at least `low` (and at most
+    `high`)."""
+    if value is not None and (value < low or (high is not None and value > high)):
+        raise UserError('%s must be %s, got %s' % (
+            flag, 'at least %s' % low if high is None else 'from %s to %s' % (low, high), value))
+
+
 def parse_ints(text, what, example='1,2'):
     """``'2,2,8,2'`` -> ``[2, 2, 8, 2]``; a clear UserError naming the flag otherwise."""
     try:
@@ -40,6 +48,15 @@ def parse_ints(text, what, example='1,2'):
 
 class UserError(Exception):
     """A mistake of the user's (bad argument, missing file): reported without a traceback."""
+
+
+def missing_folders(folder):
+    """The folders ``os.makedirs(folder)`` would make, deepest first (absolute paths)."""
+    missing, folder = [], os.path.abspath(folder)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
 
 
 def check_writable(paths, force, flag='--force'):
@@ -55,9 +72,9 @@ def check_writable(paths, force, flag='--force'):
     for path in paths:
         if os.path.isdir(path) or not os.path.basename(path):
             raise UserError('cannot write %s: it names a folder, not a file' % path)
-        folder = os.path.dirname(os.path.abspath(path))
-        while not os.path.exists(folder):
-            folder = os.path.dirname(folder)
+        missing = missing_folders(os.path.dirname(os.path.abspath(path)))
+        folder = os.path.dirname(missing[-1]) if missing else os.path.dirname(
+            os.path.abspath(path))   # the nearest one there
         try:
             if not os.path.isdir(folder):
                 raise NotADirectoryError(20, 'a file stands where a folder is needed', folder)

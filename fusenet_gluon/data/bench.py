@@ -18,7 +18,7 @@ import numpy as np
 
 from ..spec import NetworkSpec
 from ..timing import bench_config, machine
-from ..utils import HelpFormatter, UserError, run_cli
+from ..utils import HelpFormatter, UserError, check_range, run_cli
 from .loaders import get_loaders
 from .presets import IMAGENET_STORED_SHORT_SIDE
 from .recordio import write_records
@@ -74,9 +74,8 @@ def main(argv=None):
     p.add_argument('--workers', type=int, default=None, help='default: the core count')
     p.add_argument('--no-train-step', action='store_true', help='skip the training step')
     args = p.parse_args(argv)
-    for flag, n in (('--batch-size', args.batch_size), ('--workers', args.workers)):
-        if n is not None and n < 1:
-            raise UserError('%s must be at least 1, got %d' % (flag, n))
+    check_range('--batch-size', args.batch_size, 1)
+    check_range('--workers', args.workers, 1)
     for flag, n in (('--cifar-images', args.cifar_images),
                     ('--imagenet-images', args.imagenet_images)):
         if n < args.batch_size:

@@ -22,7 +22,8 @@ from ..export import export_deploy, export_graph_deploy
 from ..model_zoo import from_spec
 from ..plots import plot_runs
 from ..seeds import batch_seed, repeat_epoch
-from ..utils import UserError, atomic_path, os_error_message, progress_bar, tracked
+from ..utils import (UserError, atomic_path, missing_folders, os_error_message, progress_bar,
+                     tracked)
 from . import checkpoint
 from .console import close_logging, setup_logging
 from .distributed import Job, StopSignals
@@ -94,11 +95,7 @@ def start_run(cfg):
         cfg.files.remove()
     job = Job(cfg.kv_store)
     log = cfg.files.log(job.rank)
-    made, folder = [], os.path.abspath(cfg.files.folder)
-    while not os.path.exists(folder):  # the folders makedirs will make, deepest first
-        made.append(folder)
-        folder = os.path.dirname(folder)
-    made = ([log] if not os.path.exists(log) else []) + made
+    made = ([log] if not os.path.exists(log) else []) + missing_folders(cfg.files.folder)
     log_size = os.path.getsize(log) if os.path.isfile(log) else None
     try:
         os.makedirs(cfg.files.folder, exist_ok=True)
