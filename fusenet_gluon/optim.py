@@ -26,6 +26,12 @@ from . import safe_pickle
 from .utils import UserError
 
 
+def is_distributed(kv_store):
+    """Whether a kvstore name (or type) is a parameter-server one (``dist_*``): its
+    gradients are summed, and its optimizer may run, on servers, not in this process."""
+    return 'dist' in (kv_store or '')
+
+
 def _classes(module, base):
     return {(module.__name__, name): obj for name, obj in vars(module).items()
             if isinstance(obj, type) and issubclass(obj, base)}
@@ -101,7 +107,7 @@ class FastTrainer(gluon.Trainer):
         """Whether gradients are summed by a kvstore of this process (several devices of
         one machine), not by parameter servers."""
         kv = self._kvstore
-        return kv is not None and 'dist' not in kv.type and not self._update_on_kvstore
+        return kv is not None and not is_distributed(kv.type) and not self._update_on_kvstore
 
     def _allreduce_grads(self):
         """Sum every dense gradient over the devices with one kvstore call.
@@ -189,7 +195,7 @@ class FastTrainer(gluon.Trainer):
         """Whether the optimizer state lives on parameter servers, where MXNet cannot read
         it back (dist_async): such a trainer's state cannot be saved."""
         return bool(self._update_on_kvstore and self._kvstore is not None
-                    and 'dist' in self._kvstore.type)
+                    and is_distributed(self._kvstore.type))
 
     def load_states(self, fname):
         """``gluon.Trainer.load_states``, once :func:`check_states` has read `fname` as

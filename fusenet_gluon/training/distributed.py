@@ -13,14 +13,11 @@ import traceback
 
 import mxnet as mx
 
+from ..optim import is_distributed
+
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 
 __all__ = ['KV_STORES', 'is_distributed', 'Job', 'StopSignals', 'run_worker']
-
-
-def is_distributed(kv_store):
-    """Whether a kvstore name (or type) is a parameter-server one (``dist_*``)."""
-    return 'dist' in (kv_store or '')
 
 
 #: a distributed run's kvstore, kept alive until run_worker() lets it go (see there)
