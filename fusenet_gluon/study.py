@@ -42,6 +42,7 @@ from .model_zoo import from_spec
 from .spec import NetworkSpec
 from .training import checkpoint, options
 from .training.loop import Interrupted, NonFiniteLoss, train
+from .training.metrics import ensemble_log_probs
 from .training.options import add_run_arguments
 from .utils import HelpFormatter, UserError, check_writable, parse_ints, run_cli, tracked
 
@@ -56,17 +57,20 @@ RUN_DESTS = add_run_arguments(argparse.ArgumentParser(add_help=False))
 def ensemble_errors(log_probs, labels, names):
     """Test errors (%) from the components' log-probabilities (N, components, classes):
     ``{'components': {name: e}, 'ensemble': e, 'leave_one_out': {name: e}}``, every
-    ensemble the mean of its members' probabilities."""
-    probs = np.exp(log_probs.astype(np.float64))
+    ensemble combined as training combines it (:func:`~.training.metrics.
+    ensemble_log_probs`: the mean of its members' probabilities), in float64."""
+    members = mx.nd.array(log_probs.transpose(1, 0, 2), dtype='float64')
 
-    def error(p):
-        return round(100.0 * float((p.argmax(-1) != labels).mean()), 4)
-    out = dict(components={n: error(probs[:, k]) for k, n in enumerate(names)},
-               ensemble=error(probs.mean(axis=1)), leave_one_out={})
+    def error(logits):
+        return round(100.0 * float((logits.argmax(-1) != labels).mean()), 4)
+
+    def combined(keep):
+        return error(ensemble_log_probs(members[keep]).asnumpy())
+    out = dict(components={n: error(log_probs[:, k]) for k, n in enumerate(names)},
+               ensemble=combined(list(range(len(names)))), leave_one_out={})
     if len(names) > 1:
         for k, n in enumerate(names):
-            keep = [j for j in range(len(names)) if j != k]
-            out['leave_one_out'][n] = error(probs[:, keep].mean(axis=1))
+            out['leave_one_out'][n] = combined([j for j in range(len(names)) if j != k])
     return out
 
 
