@@ -15,7 +15,6 @@ commit 14ae038; commit f01720f fused them) is refused in one line. A benchmark, 
 """
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -45,6 +44,7 @@ def compare(name, depth, size, batch, steps, rounds):
     import mxnet as mx
     from fusenet_gluon import families, get_model
     from fusenet_gluon.models.common import BatchNorm
+    from fusenet_gluon.timing import spread
     family = families.of(name)
     kwargs = dict(classes=10)
     if depth:
@@ -68,11 +68,9 @@ def compare(name, depth, size, batch, steps, rounds):
                 block.relu = fused
             speeds[fused].append(timed_steps(net, x, labels, steps))
     ratios = [f / u for f, u in zip(speeds[True], speeds[False])]
-    print('| %s | %dx%d | %d | %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.3f (%.2f-%.2f) |' % (
+    print('| %s | %dx%d | %d | %d | %s | %s | %s |' % (
         name + (' %d' % depth if depth else ''), size, size, batch, len(fusable),
-        statistics.median(speeds[True]), min(speeds[True]), max(speeds[True]),
-        statistics.median(speeds[False]), min(speeds[False]), max(speeds[False]),
-        statistics.median(ratios), min(ratios), max(ratios)), flush=True)
+        spread(speeds[True]), spread(speeds[False]), spread(ratios, 3, 2)), flush=True)
 
 
 def main(argv=None):

@@ -46,7 +46,7 @@ import mxnet as mx  # noqa: E402  (after fusenet_gluon's path)
 from fusenet_gluon.data import presets  # noqa: E402
 from fusenet_gluon.data.digits import ensure_digits  # noqa: E402
 from fusenet_gluon.spec import NetworkSpec  # noqa: E402
-from fusenet_gluon.timing import machine  # noqa: E402
+from fusenet_gluon.timing import machine, spread  # noqa: E402
 from fusenet_gluon.upstream import upstream_symbol  # noqa: E402
 
 
@@ -141,7 +141,7 @@ def main(argv=None):
     print('# %s; kvstore %s; Module with MXNET_CPU_TEMP_COPY=%d, train_cifar.py with %s' % (
         machine(), args.kv_store, args.module_temp_copy, os.environ['MXNET_CPU_TEMP_COPY']),
         flush=True)
-    results = {}
+    results, speeds = {}, {}
     for n in [int(d) for d in args.devices.split(',')]:
         runs = {'module': [], 'gluon': []}
         for r in range(args.repeat):
@@ -153,13 +153,12 @@ def main(argv=None):
                 n, r + 1, np.median(runs['module']), np.median(runs['gluon'])), flush=True)
         results[n] = {k: dict(median=float(np.median(v)), min=float(min(v)),
                               max=float(max(v)), epochs=len(v)) for k, v in runs.items()}
+        speeds[n] = runs
     print('| CPU devices | Module + ImageRecordIter img/s (min-max) | train_cifar.py img/s '
           '(min-max) | ratio |\n|---|---|---|---|')
-    for n, row in results.items():
-        m, g = row['module'], row['gluon']
-        print('| %d | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) | %.2f |' % (
-            n, m['median'], m['min'], m['max'], g['median'], g['min'], g['max'],
-            g['median'] / m['median']))
+    for n, runs in speeds.items():
+        print('| %d | %s | %s | %.2f |' % (n, spread(runs['module']), spread(runs['gluon']),
+                                           np.median(runs['gluon']) / np.median(runs['module'])))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(machine=machine(), args=vars(args), results=results), f, indent=1)

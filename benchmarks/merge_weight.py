@@ -35,7 +35,7 @@ import mxnet as mx  # noqa: E402
 
 from fusenet_gluon.models import cifar, imagenet  # noqa: E402
 from fusenet_gluon.spec import NetworkSpec  # noqa: E402
-from fusenet_gluon.timing import GluonStep, ModuleStep, _time, machine  # noqa: E402
+from fusenet_gluon.timing import GluonStep, ModuleStep, _time, machine, spread  # noqa: E402
 
 
 def steps(spec, batch, ctx, warmup=3):
@@ -141,9 +141,8 @@ def main():
         for name, got in speed.items():
             got = np.array(got)
             ratio = got / base
-            print('| %d | %s | %.1f (%.1f-%.1f) | %.3f (%.2f-%.2f) |' % (
-                n, name, np.median(got), got.min(), got.max(), np.median(ratio),
-                ratio.min(), ratio.max()), flush=True)
+            print('| %d | %s | %s | %s |' % (n, name, spread(got), spread(ratio, 3, 2)),
+                  flush=True)
 
 
 if __name__ == '__main__':

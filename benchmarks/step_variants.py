@@ -46,7 +46,7 @@ from mxnet import autograd, gluon  # noqa: E402
 
 from fusenet_gluon.optim import FastTrainer  # noqa: E402
 from fusenet_gluon.spec import NetworkSpec  # noqa: E402
-from fusenet_gluon.timing import GluonStep, ModuleStep, machine  # noqa: E402
+from fusenet_gluon.timing import GluonStep, ModuleStep, machine, spread  # noqa: E402
 from fusenet_gluon.training.step import DataParallelStep  # noqa: E402
 
 NAG = dict(learning_rate=0.01, momentum=0.9, wd=1e-4)
@@ -220,9 +220,8 @@ def main(argv=None):
           'process CPU ms/step | Python thread CPU ms/step |\n|---|---|---|---|---|')
     for k in kinds:
         ratio = np.array(speed[k]) / base
-        print('| %s | %.1f (%.1f-%.1f) | %.3f (%.2f-%.2f) | %.0f | %.1f |' % (
-            k, np.median(speed[k]), min(speed[k]), max(speed[k]), np.median(ratio),
-            ratio.min(), ratio.max(), np.median(cpu[k]), np.median(thread[k])))
+        print('| %s | %s | %s | %.0f | %.1f |' % (
+            k, spread(speed[k]), spread(ratio, 3, 2), np.median(cpu[k]), np.median(thread[k])))
 
 
 if __name__ == '__main__':

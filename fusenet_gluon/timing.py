@@ -26,7 +26,7 @@ from .upstream import upstream_symbol
 from .utils import UserError
 
 __all__ = ['MODES', 'GluonStep', 'ModuleStep', 'bench_config', 'machine', 'memory_probe',
-           'NetworkSpec']
+           'NetworkSpec', 'spread']
 
 MODES = ('hybrid', 'module', 'imperative')
 
@@ -233,3 +233,12 @@ def machine():
         ', '.join(f for f in ('MKLDNN', 'CUDA', 'CUDNN') if feats.is_enabled(f)) or 'plain',
         os.environ.get('OMP_NUM_THREADS', 'unset'),
         '; oneDNN capped at %s (DNNL_MAX_CPU_ISA)' % cap if cap else '')
+
+
+def spread(values, digits=1, range_digits=None):
+    """``'median (min-max)'`` of repeated measurements `values`, the form in which the
+    benchmarks and docs/performance.md write a speed or a ratio: the median with `digits`
+    decimals, the range with `range_digits` (default: `digits`)."""
+    values = np.asarray(values, dtype=float)
+    r = digits if range_digits is None else range_digits
+    return '%.*f (%.*f-%.*f)' % (digits, np.median(values), r, values.min(), r, values.max())

@@ -66,3 +66,10 @@ def test_the_bn_relu_benchmark_pairs_a_fused_network_and_refuses_one_without(cap
     assert '| cross 14 | 32x32 | 2 | 7 |' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='dla34 has no BatchNorm that fuses its ReLU'):
         module.main(['--networks', 'dla34', '--steps', '1', '--rounds', '1'])
+
+
+def test_spread_writes_median_and_range_as_the_docs_tables_do():
+    from fusenet_gluon.timing import spread
+    assert spread([436.3, 426.4, 440.2]) == '436.3 (426.4-440.2)'
+    assert spread([1.0, 1.2345, 0.9], 3, 2) == '1.000 (0.90-1.23)'   # a ratio's form
+    assert spread([2, 4]) == '3.0 (2.0-4.0)'   # an even count: the mean of the middle two
