@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from .meta import CIFAR_FILES, META_FILE, write_meta
-from .recordio import write_records
+from .meta import CIFAR_FILES, META_FILE
+from .recordio import pack_pair
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -37,6 +37,14 @@ def load_images():
     return xtr, ytr, xte, yte
 
 
+def pack_digits(folder, force=False, quiet=False):
+    """Pack the digits into `folder` as the ``pack digits`` command does (existing files
+    refused unless `force`; `quiet`: no progress, no output); returns the image counts."""
+    xtr, ytr, xte, yte = load_images()
+    pack_pair(folder, (ytr, xtr), (yte, xte), force, 'digits', 10, quiet=quiet)
+    return len(ytr), len(yte)
+
+
 def ensure_digits(folder=None, quiet=False):
     """Pack the digits into `folder` (default :func:`cache_dir`) once; return the folder."""
     folder = folder or cache_dir()
@@ -44,11 +52,8 @@ def ensure_digits(folder=None, quiet=False):
         n[:-4] + '.idx' for n in CIFAR_FILES) + (META_FILE,)]
     if all(os.path.exists(p) for p in paths):
         return folder
-    xtr, ytr, xte, yte = load_images()
-    for name, xs, ys in zip(CIFAR_FILES, (xtr, xte), (ytr, yte)):
-        write_records(os.path.join(folder, name), zip(ys, xs), force=True)
-    write_meta(folder, 'digits', CIFAR_FILES, 10, (len(ytr), len(yte)))
+    train, test = pack_digits(folder, force=True, quiet=True)
     if not quiet:
         print('packed scikit-learn digits: %d train / %d test images, 32x32 RGB, in %s'
-              % (len(ytr), len(yte), folder))
+              % (train, test, folder))
     return folder

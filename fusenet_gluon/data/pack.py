@@ -22,22 +22,12 @@ import struct
 import numpy as np
 
 from .. import safe_pickle
-from ..utils import HelpFormatter, UserError, check_writable, progress_bar, run_cli
-from .meta import CIFAR_FILES, IMAGENET_FILES, write_meta
+from ..utils import HelpFormatter, UserError, run_cli
+from .meta import IMAGENET_FILES, write_meta
 from .presets import IMAGENET_STORED_SHORT_SIDE
-from .recordio import write_records
+from .recordio import check_free, pack_pair, write_images
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
-
-
-def _write(path, labels, images, force, desc, fmt='.png', quality=95):
-    with progress_bar(len(labels), desc, 'img') as bar:
-        counts = write_records(path, zip(labels, images), quality=quality, img_fmt=fmt,
-                               force=force, progress=bar.update if bar else None)
-    print('%s: %d images, %d classes; per class: %s'
-          % (path, sum(counts.values()), len(counts),
-             ' '.join('%d:%d' % kv for kv in counts.items())))
-    return counts
 
 
 def _require(path):
@@ -181,34 +171,12 @@ def read_resized(path, resize):
     return img[:, :, ::-1]
 
 
-def _check_free(targets, force):
-    check_writable([p for t in targets for p in (t, t[:-4] + '.idx')], force)
-
-
-def pack_pair(out_dir, train, test, force, name, classes=None):
-    """``train.rec`` and ``test.rec`` (+ ``.idx``) and ``dataset.json`` in `out_dir`."""
-    names = CIFAR_FILES
-    targets = [os.path.join(out_dir, n) for n in names]
-    for part, (labels, _) in zip(('training', 'test'), (train, test)):
-        labels = np.asarray(labels)
-        if labels.size and (labels.min() < 0 or (classes and labels.max() >= classes)):
-            raise UserError('%s: a %s label is %d, outside 0..%s' % (
-                name, part, labels.min() if labels.min() < 0 else labels.max(),
-                classes - 1 if classes else ''))
-    _check_free(targets, force)
-    counts = [sum(_write(path, labels, images, True, '%s %s' % (name, part)).values())
-              for path, (labels, images), part in zip(targets, (train, test),
-                                                      ('train', 'test'))]
-    write_meta(out_dir, name, names, classes or int(max(train[0])) + 1, counts)
-    return targets
-
-
 def pack_folder(src, out, resize, quality, force, desc='folder'):
     """One image-folder tree (a subfolder a class) to `out` (.rec + .idx) and its class
     names to ``out``'s ``.classes.txt``; returns (classes, images)."""
     classes, items = folder_items(src)
     images = (read_resized(path, resize) for _, path in items)
-    _write(out, [label for label, _ in items], images, force, desc, '.jpg', quality)
+    write_images(out, [label for label, _ in items], images, force, desc, '.jpg', quality)
     synset = os.path.splitext(out)[0] + '.classes.txt'
     with open(synset, 'w') as f:
         f.write(''.join('%d\t%s\n' % (i, c) for i, c in enumerate(classes)))
@@ -231,18 +199,15 @@ def pack_imagenet(src, out_dir, resize, quality, force):
                                                    sorted(set(class_sets[0]) ^
                                                           set(class_sets[1]))[0]))
     targets = [os.path.join(out_dir, n) for n in IMAGENET_FILES]
-    _check_free(targets, force)
+    check_free(targets, force)
     counts = [pack_folder(p, t, resize, quality, True, 'imagenet ' + part)[1]
               for p, t, part in zip(parts, targets, ('train', 'val'))]
     write_meta(out_dir, 'imagenet', IMAGENET_FILES, len(class_sets[0]), counts)
     return targets
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.data.pack',
-                                     description=__doc__,
-                                     formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest='kind', required=True)
+def _add_array_packers(sub):
+    """The data sets read as arrays and written as ``train.rec`` and ``test.rec``."""
     for kind, src_help in (('cifar10', 'the cifar-10-batches-py folder'),
                            ('cifar100', 'the cifar-100-python folder'),
                            ('svhn', 'folder with train/extra/test_32x32.mat')):
@@ -255,6 +220,10 @@ def main(argv=None):
         if kind == 'svhn':
             p.add_argument('--no-extra', action='store_true',
                            help='train on train_32x32 only (the original used train + extra)')
+
+
+def _add_folder_packers(sub):
+    """The image-folder trees, stored as resized JPEG."""
     for kind, text, out_help in (
             ('imagenet', 'pack SRC/train and SRC/val (one subfolder a class) to '
                          'imagenet_train.rec and imagenet_val.rec', 'output folder'),
@@ -268,6 +237,10 @@ def main(argv=None):
                             'original stored ImageNet)' % IMAGENET_STORED_SHORT_SIDE)
         p.add_argument('--quality', type=int, default=95, help='JPEG quality')
         p.add_argument('--force', action='store_true', help='overwrite existing files')
+
+
+def _add_digit_packers(sub):
+    """The MNIST-format idx files and the embedded digits."""
     p = sub.add_parser('mnist-idx', help='pack a folder of the official MNIST-format files '
                                          '(Fashion-MNIST, MNIST, KMNIST) to 32x32 RGB')
     p.add_argument('src', help='folder with train-images-idx3-ubyte(.gz), train-labels-...,'
@@ -283,10 +256,30 @@ def main(argv=None):
     p = sub.add_parser('digits', help="pack scikit-learn's digits (the default data)")
     p.add_argument('out', help='output folder for train.rec and test.rec')
     p.add_argument('--force', action='store_true', help='overwrite existing files')
-    args = parser.parse_args(argv)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.data.pack',
+                                     description=__doc__,
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest='kind', required=True)
+    _add_array_packers(sub)
+    _add_folder_packers(sub)
+    _add_digit_packers(sub)
+    return parser
+
+
+def _check_args(args):
+    """The user's mistakes in the flags, refused in one line before any work."""
     if getattr(args, 'quality', 95) not in range(1, 101) or getattr(args, 'resize', 0) < 0:
         raise UserError('--quality is a JPEG quality from 1 to 100 and --resize a side >= 0 '
                         '(0 keeps the size), got %s and %s' % (args.quality, args.resize))
+    if args.kind == 'folder' and not args.out.endswith('.rec'):
+        raise UserError('the output of folder must be a .rec file, got %s' % args.out)
+
+
+def _pack(args):
+    """Read the data set `args` name and write its records."""
     if args.kind == 'cifar10':
         pack_pair(args.out, *load_cifar10(args.src), args.force, 'cifar10')
     elif args.kind == 'cifar100':
@@ -295,18 +288,21 @@ def main(argv=None):
     elif args.kind == 'svhn':
         pack_pair(args.out, *load_svhn(args.src, not args.no_extra), args.force, 'svhn')
     elif args.kind == 'digits':
-        from .digits import load_images
-        xtr, ytr, xte, yte = load_images()
-        pack_pair(args.out, (ytr, xtr), (yte, xte), args.force, 'digits')
+        from .digits import pack_digits
+        pack_digits(args.out, args.force)
     elif args.kind == 'mnist-idx':
         pack_pair(args.out, *load_mnist_idx(args.src), args.force, args.dataset,
                   10)   # MNIST, Fashion-MNIST, KMNIST: ten classes each
     elif args.kind == 'imagenet':
         pack_imagenet(args.src, args.out, args.resize, args.quality, args.force)
     else:
-        if not args.out.endswith('.rec'):
-            raise UserError('the output of folder must be a .rec file, got %s' % args.out)
         pack_folder(args.src, args.out, args.resize, args.quality, args.force)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _check_args(args)
+    _pack(args)
     return 0
 
 

@@ -4,13 +4,18 @@ MXNet's ``ImageRecordIter`` aborts the whole process on a corrupt or truncated f
 image smaller than the crop, or on some undecodable records. :func:`scan` walks the framing
 in Python (magic, length, padding, the image header, the image's size read from its PNG or
 JPEG header, the label) and raises :class:`DataError` naming the file and record index.
+
+:func:`write_records` writes one file; :func:`pack_pair` a data set's training and test
+files with their ``dataset.json``, for the ``pack`` command and the embedded digits alike.
 """
+import contextlib
 import os
 import struct
 
 import numpy as np
 
-from ..utils import atomic_path, check_writable
+from ..utils import UserError, atomic_path, check_writable, progress_bar
+from .meta import CIFAR_FILES, write_meta
 
 MAGIC = 0xced7230a
 _HEADER = struct.Struct('<IfQQ')  # IRHeader: flag, label, id, id2
@@ -213,3 +218,46 @@ def write_records(rec_path, items, quality=95, img_fmt='.png', force=False, prog
         finally:
             writer.close()
     return dict(sorted(counts.items()))
+
+
+def write_images(path, labels, images, force, desc, fmt='.png', quality=95, quiet=False):
+    """:func:`write_records` of `images` with their `labels`, showing a progress bar
+    (`desc`) and then a line of per-class counts, unless `quiet`; returns those counts."""
+    with contextlib.nullcontext() if quiet else progress_bar(len(labels), desc, 'img') as bar:
+        counts = write_records(path, zip(labels, images), quality=quality, img_fmt=fmt,
+                               force=force, progress=bar.update if bar else None)
+    if not quiet:
+        print('%s: %d images, %d classes; per class: %s'
+              % (path, sum(counts.values()), len(counts),
+                 ' '.join('%d:%d' % kv for kv in counts.items())))
+    return counts
+
+
+def check_free(targets, force):
+    """Refuse, before any work, to overwrite the ``.rec`` files `targets` or their ``.idx``
+    unless `force` (:func:`~fusenet_gluon.utils.check_writable`)."""
+    check_writable([p for t in targets for p in (t, t[:-4] + '.idx')], force)
+
+
+def pack_pair(out_dir, train, test, force, name, classes=None, quiet=False):
+    """``train.rec`` and ``test.rec`` (+ ``.idx``) and ``dataset.json`` in `out_dir`.
+
+    `train` and `test` are ``(labels, images)`` (uint8 N x H x W x 3, RGB); labels outside
+    ``0..classes-1`` and existing files (unless `force`) are refused before anything is
+    written. `quiet` shows no progress and prints nothing. Returns the ``.rec`` paths.
+    """
+    names = CIFAR_FILES
+    targets = [os.path.join(out_dir, n) for n in names]
+    for part, (labels, _) in zip(('training', 'test'), (train, test)):
+        labels = np.asarray(labels)
+        if labels.size and (labels.min() < 0 or (classes and labels.max() >= classes)):
+            raise UserError('%s: a %s label is %d, outside 0..%s' % (
+                name, part, labels.min() if labels.min() < 0 else labels.max(),
+                classes - 1 if classes else ''))
+    check_free(targets, force)
+    counts = [sum(write_images(path, labels, images, True, '%s %s' % (name, part),
+                               quiet=quiet).values())
+              for path, (labels, images), part in zip(targets, (train, test),
+                                                      ('train', 'test'))]
+    write_meta(out_dir, name, names, classes or int(max(train[0])) + 1, counts)
+    return targets
