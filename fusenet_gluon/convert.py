@@ -48,54 +48,95 @@ def load_source(net, params=None, prefix=None, epoch=None):
     return net
 
 
-def main(argv=None):
+#: The subcommands and their help (also their description).
+COMMANDS = {'to-gluon': 'original checkpoint -> Gluon parameters (net.save_parameters)',
+            'to-upstream': 'Gluon parameters -> checkpoint of the original (symbol + params)',
+            'export': 'deployable symbol.json/params pair (HybridBlock.export)',
+            'onnx': 'ONNX model, checked against the Gluon logits with onnxruntime',
+            'quantize': 'INT8 symbol.json/params (oneDNN), calibrated on the training '
+                        'records; accuracy and speed against float32 (docs/deployment.md)'}
+
+
+def _add_command(sub, command, text):
+    """The subparser of `command` (help and description `text`) with its flags."""
+    p = sub.add_parser(command, help=text, description=text)
+    net_spec.add_arguments(p)
+    p.add_argument('--params', help='source: Gluon parameter file, or (DLA) the authors\' '
+                                    'PyTorch .pth state_dict')
+    p.add_argument('--prefix', help='original checkpoint prefix (source, or target of '
+                                    'to-upstream)')
+    p.add_argument('--epoch', type=int, help='original checkpoint epoch')
+    if command != 'to-upstream':
+        p.add_argument('--output', required=True,
+                       help='output file (to-gluon, onnx) or prefix (export)')
+    p.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    if command == 'export':
+        p.add_argument('--fused', action='store_true',
+                       help="the inference graph with MXNet's oneDNN fusion (conv + "
+                            'BatchNorm + ReLU + sum), for CPUs; docs/deployment.md')
+    if command == 'quantize':
+        deploy.add_arguments(p)
+    return p
+
+
+def build_parser():
+    """The command line: one subcommand of COMMANDS a conversion."""
     parser = argparse.ArgumentParser(
         prog='python -m fusenet_gluon.convert', description=__doc__,
         formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
-    helps = {'to-gluon': 'original checkpoint -> Gluon parameters (net.save_parameters)',
-             'to-upstream': 'Gluon parameters -> checkpoint of the original (symbol + params)',
-             'export': 'deployable symbol.json/params pair (HybridBlock.export)',
-             'onnx': 'ONNX model, checked against the Gluon logits with onnxruntime',
-             'quantize': 'INT8 symbol.json/params (oneDNN), calibrated on the training '
-                         'records; accuracy and speed against float32 (docs/deployment.md)'}
-    for command, text in helps.items():
-        p = sub.add_parser(command, help=text, description=text)
-        net_spec.add_arguments(p)
-        p.add_argument('--params', help='source: Gluon parameter file, or (DLA) the authors\' '
-                                        'PyTorch .pth state_dict')
-        p.add_argument('--prefix', help='original checkpoint prefix (source, or target of '
-                                        'to-upstream)')
-        p.add_argument('--epoch', type=int, help='original checkpoint epoch')
-        if command != 'to-upstream':
-            p.add_argument('--output', required=True,
-                           help='output file (to-gluon, onnx) or prefix (export)')
-        p.add_argument('--force', action='store_true', help='overwrite existing outputs')
-        if command == 'export':
-            p.add_argument('--fused', action='store_true',
-                           help="the inference graph with MXNet's oneDNN fusion (conv + "
-                                'BatchNorm + ReLU + sum), for CPUs; docs/deployment.md')
-        if command == 'quantize':
-            deploy.add_arguments(p)
-    args = parser.parse_args(argv)
+    for command, text in COMMANDS.items():
+        _add_command(sub, command, text)
+    return parser
 
+
+def _to_upstream(net, args):
+    """to-upstream: `net` filled from ``--params``, saved as the original's checkpoint
+    ``--prefix``/``--epoch`` (checked writable first)."""
+    if not args.params or args.prefix is None or args.epoch is None:
+        raise UserError('to-upstream needs --params (source) and --prefix/--epoch (target)')
+    check_writable(upstream.checkpoint_paths(args.prefix, args.epoch), args.force)
+    load_source(net, params=args.params)   # --prefix/--epoch name the target here
+    for path in upstream.save_checkpoint(net, args.prefix, args.epoch):
+        print('wrote', path)
+
+
+def _to_gluon(net, output, force):
+    """to-gluon: `net`'s parameters to the file `output` (its folder made, written
+    atomically), refused if it exists unless `force`."""
+    check_writable([output], force)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with atomic_path(output) as tmp:
+        net.save_parameters(tmp)
+    print('wrote', output)
+
+
+def _to_onnx(net, output, force):
+    """onnx: `net` to the ONNX file `output`; a UserError (the file stays written) when
+    onnxruntime's logits differ from Gluon's by more than 1e-3 of the largest logit."""
+    path, diff = export_onnx(net, output, force)
+    print('wrote', path)
+    if diff is None:
+        print('onnxruntime is not installed: the ONNX model was not checked')
+    else:
+        print('onnxruntime logits match Gluon: largest difference %.2e (relative to the '
+              'largest logit, or absolute below 1)' % diff)
+        if diff > 1e-3:
+            raise UserError('the ONNX model disagrees with the Gluon network (largest '
+                            'difference %.3g relative to the largest logit)' % diff)
+
+
+def main(argv=None):
+    """Run the subcommand of `argv` (default: the command line); returns 0."""
+    args = build_parser().parse_args(argv)
     net = from_spec(net_spec.from_args(args))
     if args.command == 'to-upstream':
-        if not args.params or args.prefix is None or args.epoch is None:
-            raise UserError('to-upstream needs --params (source) and --prefix/--epoch (target)')
-        check_writable(upstream.checkpoint_paths(args.prefix, args.epoch), args.force)
-        load_source(net, params=args.params)   # --prefix/--epoch name the target here
-        for path in upstream.save_checkpoint(net, args.prefix, args.epoch):
-            print('wrote', path)
+        _to_upstream(net, args)
         return 0
 
     load_source(net, args.params, args.prefix, args.epoch)
     if args.command == 'to-gluon':
-        check_writable([args.output], args.force)
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with atomic_path(args.output) as tmp:
-            net.save_parameters(tmp)
-        print('wrote', args.output)
+        _to_gluon(net, args.output, args.force)
     elif args.command == 'export':
         for path in (export_fused if args.fused else export_deploy)(net, args.output,
                                                                     args.force):
@@ -103,16 +144,7 @@ def main(argv=None):
     elif args.command == 'quantize':
         deploy.run(net, args)
     else:
-        path, diff = export_onnx(net, args.output, args.force)
-        print('wrote', path)
-        if diff is None:
-            print('onnxruntime is not installed: the ONNX model was not checked')
-        else:
-            print('onnxruntime logits match Gluon: largest difference %.2e (relative to the '
-                  'largest logit, or absolute below 1)' % diff)
-            if diff > 1e-3:
-                raise UserError('the ONNX model disagrees with the Gluon network (largest '
-                                'difference %.3g relative to the largest logit)' % diff)
+        _to_onnx(net, args.output, args.force)
     return 0
 
 

@@ -105,14 +105,10 @@ def _stop(procs, grace=5.0):
     _signal_all(procs, signal.SIGKILL)
 
 
-def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_host=None,
-           timeout=None, grace=60.0):
-    """Run `command` as `num_workers` workers beside `num_servers` servers; returns the exit
-    status (0 when every worker succeeded)."""
-    if num_workers < 1 or num_servers < 1:
-        raise UserError('need at least one worker (-n) and one server (-s)')
-    if not command:
-        raise UserError('no command given: put it after --, e.g. -- python train_cifar.py ...')
+def _job_env(num_workers, num_servers, hosts=None, port=None, scheduler_host=None):
+    """The DMLC_* variables every process of the job gets: the scheduler's address
+    (`scheduler_host` or this machine's name with `hosts`, else loopback) and `port`
+    (default: a free one), and the number of servers and workers."""
     if hosts:
         root = scheduler_host or socket.gethostname()
     else:
@@ -121,66 +117,115 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
                 DMLC_NUM_SERVER=str(num_servers), DMLC_NUM_WORKER=str(num_workers))
     if not hosts:
         base.update(DMLC_NODE_HOST='127.0.0.1', DMLC_INTERFACE='lo')
-    py = [sys.executable, '-c', SERVER_CODE]
+    return base
+
+
+def _catch_signals():
+    """Make SIGINT, SIGTERM and SIGHUP raise _Interrupted; returns the handlers they had."""
     # SIGINT too, set here and not left to Python: a shell starts a background job (`launch
     # ... &`) with SIGINT ignored, and Python then installs no KeyboardInterrupt for it
-    old = {sig: signal.signal(sig, _interrupt)
-           for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    procs = [_spawn('scheduler', py, base)]
+    return {sig: signal.signal(sig, _interrupt)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+
+def _start(command, num_workers, num_servers, base, hosts=None):
+    """Start the scheduler here, then `num_servers` servers and `num_workers` workers
+    running `command` (``{rank}`` replaced), round robin over `hosts` (None: here);
+    returns ``(scheduler, servers, workers)``."""
+    py = [sys.executable, '-c', SERVER_CODE]
+    scheduler = _spawn('scheduler', py, base)
     servers, workers = [], []
     for i in range(num_servers):
         servers.append(_spawn('server', py, base, hosts[i % len(hosts)] if hosts else None))
     for i in range(num_workers):
         cmd = [c.replace('{rank}', str(i)) for c in command]
         workers.append(_spawn('worker', cmd, base, hosts[i % len(hosts)] if hosts else None))
-    procs += servers + workers
-    status = 0
+    return scheduler, servers, workers
+
+
+def _job_status(workers, roots, start, timeout, grace):
+    """The job's exit status once it is over, saying why on stderr: the first failed
+    worker's status (after up to `grace` seconds for the others to save when it was
+    interrupted), 0 when every worker succeeded, 1 when the scheduler or a server (`roots`)
+    died, 124 after `timeout` seconds from `start`; None while it runs."""
+    codes = [w.poll() for w in workers]
+    failed = [c for c in codes if c not in (None, 0)]
+    if failed:
+        status = failed[0]
+        if status == EXIT_INTERRUPTED:  # it saved: let the others finish the same batch
+            print('launch: a worker was interrupted; waiting up to %ds for the others '
+                  'to save and stop' % grace, file=sys.stderr)
+            _wait_all(workers, grace)
+        else:
+            print('launch: a worker exited with status %d; stopping the job' % status,
+                  file=sys.stderr)
+        return status
+    if all(c == 0 for c in codes):
+        return 0
+    if any(s.poll() not in (None, 0) for s in roots):
+        print('launch: the scheduler or a server died; stopping the job', file=sys.stderr)
+        return 1
+    if timeout and time.time() - start > timeout:
+        print('launch: timed out after %ds; stopping the job' % timeout, file=sys.stderr)
+        return 124
+    return None
+
+
+def _watch(workers, roots, timeout, grace):
+    """Poll the job every 0.2 s until it is over; returns its exit status (_job_status)."""
     start = time.time()
+    while True:
+        status = _job_status(workers, roots, start, timeout, grace)
+        if status is not None:
+            return status
+        time.sleep(0.2)
+
+
+def _ask_workers_to_stop(workers, signum, grace):
+    """Tell why the launcher stops (signal `signum`), pass SIGTERM on to the workers and
+    give them up to `grace` seconds to save and stop; a second interrupt cuts that short."""
+    print('launch: %s; asking the workers to save and stop (up to %ds)'
+          % (signal.Signals(signum).name, grace), file=sys.stderr)
     try:
-        while True:
-            codes = [w.poll() for w in workers]
-            failed = [c for c in codes if c not in (None, 0)]
-            if failed:
-                status = failed[0]
-                if status == EXIT_INTERRUPTED:  # it saved: let the others finish the same batch
-                    print('launch: a worker was interrupted; waiting up to %ds for the others '
-                          'to save and stop' % grace, file=sys.stderr)
-                    _wait_all(workers, grace)
-                else:
-                    print('launch: a worker exited with status %d; stopping the job' % status,
-                          file=sys.stderr)
-                break
-            if all(c == 0 for c in codes):
-                break
-            if any(s.poll() not in (None, 0) for s in procs[:1] + servers):
-                status = 1
-                print('launch: the scheduler or a server died; stopping the job',
-                      file=sys.stderr)
-                break
-            if timeout and time.time() - start > timeout:
-                status = 124
-                print('launch: timed out after %ds; stopping the job' % timeout,
-                      file=sys.stderr)
-                break
-            time.sleep(0.2)
+        _signal_all(workers, signal.SIGTERM)
+        _wait_all(workers, grace)
+    except (KeyboardInterrupt, _Interrupted):  # a second one: stop now
+        pass
+
+
+def _finish(status, roots, procs, old_handlers):
+    """Stop the job: after a success give the scheduler and servers (`roots`) up to 30 s to
+    leave, stop every process of `procs` still running, put back `old_handlers`."""
+    try:
+        if status == 0:  # servers and scheduler leave once the workers are done
+            _wait_all(roots, 30)
+        _stop(procs)
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+
+
+def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_host=None,
+           timeout=None, grace=60.0):
+    """Run `command` as `num_workers` workers beside `num_servers` servers; returns the exit
+    status (0 when every worker succeeded)."""
+    if num_workers < 1 or num_servers < 1:
+        raise UserError('need at least one worker (-n) and one server (-s)')
+    if not command:
+        raise UserError('no command given: put it after --, e.g. -- python train_cifar.py ...')
+    base = _job_env(num_workers, num_servers, hosts, port, scheduler_host)
+    old = _catch_signals()
+    scheduler, servers, workers = _start(command, num_workers, num_servers, base, hosts)
+    roots = [scheduler] + servers
+    status = 0
+    try:
+        status = _watch(workers, roots, timeout, grace)
     except (KeyboardInterrupt, _Interrupted) as e:
         signum = e.args[0] if isinstance(e, _Interrupted) else signal.SIGINT
         status = 128 + signum
-        print('launch: %s; asking the workers to save and stop (up to %ds)'
-              % (signal.Signals(signum).name, grace), file=sys.stderr)
-        try:
-            _signal_all(workers, signal.SIGTERM)
-            _wait_all(workers, grace)
-        except (KeyboardInterrupt, _Interrupted):  # a second one: stop now
-            pass
+        _ask_workers_to_stop(workers, signum, grace)
     finally:
-        try:
-            if status == 0:  # servers and scheduler leave once the workers are done
-                _wait_all(procs[:1] + servers, 30)
-            _stop(procs)
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
+        _finish(status, roots, roots + workers, old)
     return status
 
 
