@@ -128,19 +128,19 @@ def _catch_signals():
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
 
-def _start(command, num_workers, num_servers, base, hosts=None):
+def _start(command, num_workers, num_servers, base, hosts, roots, workers):
     """Start the scheduler here, then `num_servers` servers and `num_workers` workers
-    running `command` (``{rank}`` replaced), round robin over `hosts` (None: here);
-    returns ``(scheduler, servers, workers)``."""
+    running `command` (``{rank}`` replaced), round robin over `hosts` (None: here). Each
+    process is appended as it starts, the scheduler and servers to `roots`, the workers to
+    `workers`, so that a start cut short (an interrupt, a host that cannot be reached)
+    leaves the caller every process to stop."""
     py = [sys.executable, '-c', SERVER_CODE]
-    scheduler = _spawn('scheduler', py, base)
-    servers, workers = [], []
+    roots.append(_spawn('scheduler', py, base))
     for i in range(num_servers):
-        servers.append(_spawn('server', py, base, hosts[i % len(hosts)] if hosts else None))
+        roots.append(_spawn('server', py, base, hosts[i % len(hosts)] if hosts else None))
     for i in range(num_workers):
         cmd = [c.replace('{rank}', str(i)) for c in command]
         workers.append(_spawn('worker', cmd, base, hosts[i % len(hosts)] if hosts else None))
-    return scheduler, servers, workers
 
 
 def _job_status(workers, roots, start, timeout, grace):
@@ -215,10 +215,10 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
         raise UserError('no command given: put it after --, e.g. -- python train_cifar.py ...')
     base = _job_env(num_workers, num_servers, hosts, port, scheduler_host)
     old = _catch_signals()
-    scheduler, servers, workers = _start(command, num_workers, num_servers, base, hosts)
-    roots = [scheduler] + servers
-    status = 0
+    roots, workers = [], []   # scheduler and servers; workers: filled as they start
+    status = 1   # until the job says otherwise: a start that fails stops what it started
     try:
+        _start(command, num_workers, num_servers, base, hosts, roots, workers)
         status = _watch(workers, roots, timeout, grace)
     except (KeyboardInterrupt, _Interrupted) as e:
         signum = e.args[0] if isinstance(e, _Interrupted) else signal.SIGINT
