@@ -153,13 +153,14 @@ class NetworkSpec(object):
         return cls(**values)
 
 
-def add_arguments(parser, family=None, required=True):
+def add_arguments(parser, family=None, required=True, default_depth=None):
     """The flags that name a network: ``--network --depth --widen-factor --blocks`` and,
     unless `family` is given (the training scripts take classes from the data set),
     ``--classes``.
 
     `family`: None (any network), ``'cifar'`` or ``'imagenet'`` (the training scripts:
-    the networks whose entry lists it in ``datasets``), and only their flags.
+    the networks whose entry lists it in ``datasets``), and only their flags;
+    `default_depth`: what a missing ``--depth`` stands for (:func:`from_args`), for its help.
     """
     offered = [f for f in families.FAMILIES if family is None or family in f.datasets]
     names = sorted(n for f in offered for n in f.names())
@@ -177,7 +178,8 @@ def add_arguments(parser, family=None, required=True):
         parser.add_argument('--depth', type=int, default=None,
                             help='num_depth of the original, the depth of the corresponding '
                                  'plain network: cross at 62 is the 32-layer DFN-MR2, at 110 '
-                                 'the 56-layer DFN-MR1' + (' (default: 62)' if family else ''))
+                                 'the 56-layer DFN-MR1' + ('' if default_depth is None
+                                                          else ' (default: %d)' % default_depth))
         parser.add_argument('--widen-factor', type=int, default=None,
                             help='channel multiplier w: widths 16w, 32w, 64w (default: 1)')
     if 'components' in options:
