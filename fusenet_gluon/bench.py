@@ -24,7 +24,7 @@ import json
 from . import families
 from . import spec as net_spec
 from .timing import MODES, bench_config, machine
-from .training.options import cpu_devices_arg, get_contexts
+from .devices import cpu_devices_arg, get_contexts
 from .training.recipe import amp_dtype, check_amp
 from .utils import HelpFormatter, UserError, check_range, check_writable, parse_ints, run_cli
 

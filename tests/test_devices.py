@@ -223,7 +223,7 @@ def test_importing_the_package_widens_the_cpu_workspace_pool():
 
 
 def test_cpu_devices_auto_picks_two_on_two_cores(tmp_path):
-    from fusenet_gluon.training.options import auto_cpu_devices, get_contexts
+    from fusenet_gluon.devices import auto_cpu_devices, get_contexts
     assert auto_cpu_devices(64, cores=2) == 2 and auto_cpu_devices(64, cores=1) == 1
     assert auto_cpu_devices(63, cores=8) == 1   # an odd batch does not split evenly
     expect = 2 if (os.cpu_count() or 1) >= 2 else 1

@@ -143,7 +143,7 @@ def test_fewer_examples_than_a_batch_are_said(tmp_path):
 
 
 def test_the_precision_in_words():
-    from fusenet_gluon.training.options import get_contexts
+    from fusenet_gluon.devices import get_contexts
 
     class Cfg(object):
         amp, dtype, contexts = False, 'float32', [get_contexts('')[0]]

@@ -21,6 +21,7 @@ from ..data.augment import PAD_COLOURS
 from ..data.presets import family_preset
 from ..data.meta import CIFAR_FILES, IMAGENET_FILES, META_FILE, read_meta
 from ..data.presets import DATASETS, IMAGENET_FB_MEAN, IMAGENET_FB_STD, Preset
+from ..devices import AUTO_CPU_DEVICES_RULE, cpu_devices_arg, get_contexts
 from ..gpu_support import check_gpus
 from ..utils import HelpFormatter, UserError, parse_ints
 from .checkpoint import RunFiles
@@ -54,13 +55,28 @@ def build_parser(imagenet=False):
         description='Train a deep-fusion network on %s with the original recipe.'
                     % ('ImageNet' if imagenet else 'CIFAR-10/100 or SVHN'),
         formatter_class=HelpFormatter)
-    g = p.add_argument_group('network')
-    net_spec.add_arguments(g, family='imagenet' if imagenet else 'cifar')
+    _add_network_arguments(p.add_argument_group('network'), imagenet)
+    _add_data_arguments(p.add_argument_group('data'), imagenet)
+    g = p.add_argument_group('training')
+    _add_device_arguments(g, imagenet)
+    _add_schedule_arguments(g, imagenet)
+    _add_step_arguments(g)
+    _add_checkpoint_arguments(p.add_argument_group('checkpoints and logs'), imagenet)
+    return p
+
+
+def _add_network_arguments(g, imagenet):
+    """The network's flags (:func:`fusenet_gluon.spec.add_arguments`); ImageNet: --fb-mean."""
+    net_spec.add_arguments(g, family='imagenet' if imagenet else 'cifar',
+                           default_depth=DEFAULT_DEPTH)
     if imagenet:
         g.add_argument('--fb-mean', action='store_true',
                        help='normalise with mean %s, std %s instead of the original '
                             'statistics' % (IMAGENET_FB_MEAN, IMAGENET_FB_STD))
-    g = p.add_argument_group('data')
+
+
+def _add_data_arguments(g, imagenet):
+    """Which data, where, and how they are read."""
     g.add_argument('--dataset', default=None,
                    choices=['imagenet'] if imagenet else ['cifar10', 'cifar100', 'svhn',
                                                           'fashion-mnist', 'digits'],
@@ -88,7 +104,10 @@ def build_parser(imagenet=False):
                             "the authors' MXNet fork ran (fill_value 255: zlmzju/mxnet "
                             '271cac1f, src/io/image_aug_default.cc); mean, the rounded mean '
                             'colour, is what their train_model.py intended and did not run')
-    g = p.add_argument_group('training')
+
+
+def _add_device_arguments(g, imagenet):
+    """The devices (:mod:`fusenet_gluon.devices`) and the batch split over them."""
     g.add_argument('--gpus', default=None,
                    help="comma list of GPU ids; '' for the CPU; default: every visible GPU, "
                         'else the CPU')
@@ -98,9 +117,14 @@ def build_parser(imagenet=False):
                         % AUTO_CPU_DEVICES_RULE)
     g.add_argument('--batch-size', type=int, default=256 if imagenet else 64,
                    help='total batch, split over the devices')
+
+
+def _add_schedule_arguments(g, imagenet):
+    """The schedule: its length, the learning rate and its steps, the warmup."""
     g.add_argument('--num-epochs', type=int, default=None,
                    help='epochs (default: the dataset preset: %s)' % ', '.join(
-                       '%d %s' % (p.num_epochs, p.name) for p in DATASETS.values()))
+                       '%d %s' % (preset.num_epochs, preset.name)
+                       for preset in DATASETS.values()))
     g.add_argument('--lr', type=float, default=0.1, help='initial learning rate')
     g.add_argument('--lr-factor', type=float, default=0.1, help='factor at each step')
     if imagenet:
@@ -113,6 +137,10 @@ def build_parser(imagenet=False):
     g.add_argument('--lr-mode', choices=['step', 'cosine'], default='step',
                    help='step: the original multi-factor schedule; cosine: beyond the original')
     g.add_argument('--warmup-epochs', type=float, default=0, help='linear warmup epochs')
+
+
+def _add_step_arguments(g):
+    """The update, the loss, the precision, the seed, and how gradients are combined."""
     g.add_argument('--momentum', type=float, default=0.9,
                    help="NAG momentum (DLA: of plain SGD, as its authors train it)")
     g.add_argument('--wd', type=float, default=1e-4, help='weight decay on every parameter')
@@ -132,7 +160,10 @@ def build_parser(imagenet=False):
                    help='how gradients are combined: local, device or nccl on one machine; '
                         'dist_sync, dist_device_sync or dist_async (updates on the servers; '
                         'its momentum is not checkpointed) under fusenet_gluon.launch')
-    g = p.add_argument_group('checkpoints and logs')
+
+
+def _add_checkpoint_arguments(g, imagenet):
+    """Where the run's files go, resuming, how often to save and log."""
     g.add_argument('--model-prefix', default=None,
                    help='checkpoint prefix (default: LOG_DIR/DATASET/NETWORK_dDEPTHwW[_EXP]/model)')
     g.add_argument('--load-epoch', default=None, metavar='N|latest',
@@ -151,7 +182,6 @@ def build_parser(imagenet=False):
     g.add_argument('--log-dir', default='./snapshot/', help='where default prefixes go')
     g.add_argument('--exp-name', default=None, help='experiment name in the default prefix')
     g.add_argument('--no-plot', action='store_true', help='skip the PNG of the curves')
-    return p
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,67 +229,6 @@ class RunConfig(object):
     def top5(self):
         """ImageNet reports top-5 accuracy beside top-1 (the family's entry says)."""
         return self.spec.family.top5
-
-
-#: What ``--cpu-devices auto`` picks, in words (for the help and the log).
-AUTO_CPU_DEVICES_RULE = ('two devices on a CPU of two cores or more when the batch splits '
-                         'evenly (the paper\'s two GPUs; measured faster on two cores, '
-                         'docs/performance.md), else one')
-
-
-def cpu_devices_arg(text):
-    """``--cpu-devices``: a whole number, or ``auto``."""
-    if str(text).strip().lower() == 'auto':
-        return 'auto'
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('takes a whole number or auto, got %r' % text) \
-            from None
-
-
-def auto_cpu_devices(batch_size, cores=None):
-    """The CPU devices ``--cpu-devices auto`` picks for `batch_size` (see
-    :data:`AUTO_CPU_DEVICES_RULE`): each CPU device has its own engine worker, and on a 2-core
-    machine two of them train DFN-MR about 1.7 times as fast as one."""
-    cores = os.cpu_count() if cores is None else cores
-    return 2 if (cores or 1) >= 2 and batch_size % 2 == 0 else 1
-
-
-def get_contexts(gpus, cpu_devices=1, batch_size=64):
-    """The devices: ``--gpus`` None -> every visible GPU, else the CPU; '' -> the CPU;
-    '0,1' -> those GPUs. On the CPU, `cpu_devices` devices ``mx.cpu(0..N-1)``, which MXNet
-    treats as separate devices exactly as it treats GPUs; ``'auto'``:
-    :func:`auto_cpu_devices` of `batch_size`."""
-    auto = cpu_devices == 'auto'
-    if not auto and (isinstance(cpu_devices, bool) or not isinstance(cpu_devices, int)
-                     or cpu_devices < 1):
-        raise UserError('--cpu-devices must be at least 1, got %r (or auto)' % (cpu_devices,))
-    if gpus is None:
-        n = mx.context.num_gpus()
-        gpus = ','.join(map(str, range(n))) if n else ''
-    gpus = gpus.strip().strip('"\'')  # also a literal '' from a config file or script
-    if gpus == '':
-        return [mx.cpu(i) for i in range(auto_cpu_devices(batch_size) if auto
-                                          else cpu_devices)]
-    if auto:
-        cpu_devices = 1  # GPUs: auto asks for nothing more
-    try:
-        ids = [int(g) for g in gpus.split(',') if g.strip() != '']
-    except ValueError:
-        raise UserError("--gpus takes a comma list of GPU ids like 0,1 (or '' for the CPU), "
-                        'got %r' % gpus) from None
-    if cpu_devices != 1:
-        raise UserError("--cpu-devices %d is for runs on the CPU; with GPUs (--gpus %s) the "
-                        "batch is split over them: give --gpus '' to use CPU devices"
-                        % (cpu_devices, gpus))
-    available = mx.context.num_gpus()
-    bad = [i for i in ids if i < 0 or i >= available]
-    if bad:
-        raise UserError('GPU(s) %s not available: this machine has %d GPU(s) visible to MXNet'
-                        "%s" % (bad, available, " (use --gpus '' for the CPU)"
-                                if not available else ''))
-    return [mx.gpu(i) for i in ids]
 
 
 def _dataset(args, imagenet, notes):
@@ -491,6 +460,31 @@ def resolve(args, imagenet=False):
         args = _resumed(args, imagenet)
     notes = []
     spec, preset = _network(args, imagenet, notes)
+    loader = _loader(args, spec, preset, notes)
+    notes += _depth_note(spec)
+    _check_numbers(args)
+    num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
+    _check_counts(args, num_epochs)
+    if args.amp and args.dtype == 'float16':
+        raise UserError('choose one of --amp and --dtype float16')
+    steps = _lr_steps(args, preset, num_epochs)
+    contexts = _devices(args, notes)
+    _check_kv_store(args, imagenet)
+    files = _run_files(args, spec, preset)
+    seed = int(time.time()) % (2 ** 31) if args.rand_seed is None else args.rand_seed
+    return RunConfig(
+        spec=spec, preset=preset, loader=loader, contexts=contexts, num_epochs=num_epochs,
+        lr_steps=steps, seed=seed, files=files, notes=tuple(notes),
+        checkpoint_epochs=args.checkpoint_epochs if args.checkpoint_epochs is not None
+        else 5 if imagenet else max(1, num_epochs // 8),
+        arguments={k: v for k, v in dict(vars(args), rand_seed=seed).items()
+                   if k != 'explicit'},
+        **_as_given(args))
+
+
+def _loader(args, spec, preset, notes):
+    """The data loader: ``--loader``, but the gluon loader for DLA's ImageNet crop; a note
+    when it is not the exact one for the data set."""
     loader = args.loader
     if spec.family.data_recipe == 'dla' and not preset.augment.record_iter \
             and loader == 'recordio':
@@ -500,44 +494,48 @@ def resolve(args, imagenet=False):
     if preset.augment.exact and loader not in preset.augment.exact:
         notes.append('the %s loader is not exact for %s (see docs/data.md): --loader %s is '
                      'exact' % (loader, preset.name, preset.augment.exact[0]))
-    notes += _depth_note(spec)
-    _check_numbers(args)
-    num_epochs = preset.num_epochs if args.num_epochs is None else args.num_epochs
+    return loader
+
+
+def _check_counts(args, num_epochs):
+    """The counts that must be at least 1: the batch, the epochs, how often to log and save."""
     for flag, value in (('batch_size', args.batch_size), ('num_epochs', num_epochs),
                         ('log_iters', 1 if args.log_iters is None else args.log_iters),
                         ('checkpoint_epochs', 1 if args.checkpoint_epochs is None
                          else args.checkpoint_epochs)):
         if value < 1:
             raise UserError('--%s must be at least 1' % flag.replace('_', '-'))
-    if args.amp and args.dtype == 'float16':
-        raise UserError('choose one of --amp and --dtype float16')
-    steps = lr_steps(preset, num_epochs) if args.lr_steps is None else \
-        parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
-    if args.lr_steps is not None and any(step < 1 for step in steps):
+
+
+def _lr_steps(args, preset, num_epochs):
+    """The epochs at which the learning rate steps: ``--lr-steps``, else the preset's."""
+    if args.lr_steps is None:
+        return lr_steps(preset, num_epochs)
+    steps = parse_ints(args.lr_steps, '--lr-steps', '200,300,350')
+    if any(step < 1 for step in steps):
         raise UserError('--lr-steps are epochs, each at least 1, got %s' % args.lr_steps)
-    contexts = _devices(args, notes)
+    return steps
+
+
+def _check_kv_store(args, imagenet):
+    """A parameter-server kvstore needs the job ``fusenet_gluon.launch`` starts."""
     if is_distributed(args.kv_store) and not os.environ.get('DMLC_ROLE'):
         raise UserError('--kv-store %s needs a parameter-server job: start it with python -m '
                         'fusenet_gluon.launch -n WORKERS -s SERVERS -- python %s ...'
                         % (args.kv_store, 'train_imagenet.py' if imagenet else 'train_cifar.py'))
-    files = _run_files(args, spec, preset)
-    seed = int(time.time()) % (2 ** 31) if args.rand_seed is None else args.rand_seed
-    return RunConfig(
-        spec=spec, preset=preset, data_dir=args.data_dir,
-        train_file=args.train_dataset, val_file=args.val_dataset,
-        num_examples=args.num_examples, loader=loader, data_workers=args.data_workers,
-        contexts=contexts, batch_size=args.batch_size, num_epochs=num_epochs, lr=args.lr,
-        lr_factor=args.lr_factor, lr_steps=steps, lr_mode=args.lr_mode,
-        warmup_epochs=args.warmup_epochs, momentum=args.momentum, wd=args.wd,
-        label_smoothing=args.label_smoothing, mixup=args.mixup, dtype=args.dtype,
-        amp=args.amp, hybridize=args.mode == 'hybrid', seed=seed, kv_store=args.kv_store,
-        files=files, notes=tuple(notes), load_epoch=args.load_epoch,
-        start_over=args.load_epoch is None and args.force,
-        checkpoint_epochs=args.checkpoint_epochs if args.checkpoint_epochs is not None
-        else 5 if imagenet else max(1, num_epochs // 8),
-        log_iters=args.log_iters, plot=not args.no_plot,
-        arguments={k: v for k, v in dict(vars(args), rand_seed=seed).items()
-                   if k != 'explicit'})
+
+
+def _as_given(args):
+    """The :class:`RunConfig` fields that are the flags as given (or as resumed)."""
+    return dict(
+        data_dir=args.data_dir, train_file=args.train_dataset, val_file=args.val_dataset,
+        num_examples=args.num_examples, data_workers=args.data_workers,
+        batch_size=args.batch_size, lr=args.lr, lr_factor=args.lr_factor,
+        lr_mode=args.lr_mode, warmup_epochs=args.warmup_epochs, momentum=args.momentum,
+        wd=args.wd, label_smoothing=args.label_smoothing, mixup=args.mixup, dtype=args.dtype,
+        amp=args.amp, hybridize=args.mode == 'hybrid', kv_store=args.kv_store,
+        load_epoch=args.load_epoch, start_over=args.load_epoch is None and args.force,
+        log_iters=args.log_iters, plot=not args.no_plot)
 
 
 
