@@ -91,7 +91,9 @@ def _specs(args):
     return specs
 
 
-def main(argv=None):
+def build_parser():
+    """The command line: networks, depths and batch sizes as comma lists, the timing's
+    settings and the outputs."""
     p = argparse.ArgumentParser(prog='python -m fusenet_gluon.bench', description=__doc__,
                                 formatter_class=HelpFormatter)
     p.add_argument('--network', default='cross', help='comma list of networks')
@@ -116,44 +118,77 @@ def main(argv=None):
     p.add_argument('--markdown', action='store_true', help='print a markdown table')
     p.add_argument('--plot', default=None, help='PNG of throughput against depth and batch')
     p.add_argument('--force', action='store_true', help='overwrite an existing --json or --plot')
-    args = p.parse_args(argv)
+    return p
+
+
+def _batches(args):
+    """The batch sizes of --batch-size; one line unless they, --iters and --repeat are at
+    least 1 and --warmup at least 0."""
     batches = parse_ints(args.batch_size, '--batch-size', '32,64')
     for flag, value, low in (('--batch-size', min(batches), 1), ('--iters', args.iters, 1),
                              ('--repeat', args.repeat, 1), ('--warmup', args.warmup, 0)):
         check_range(flag, value, low)
-    outputs = [path for path in (args.json, args.plot) if path]
-    check_writable(outputs, args.force)   # before the work, not after it
+    return batches
+
+
+def _contexts(args, batches):
+    """The devices of --gpus and --cpu-devices (``auto``: for the smallest of `batches`);
+    refused in one line for more than one GPU."""
     ctxs = get_contexts(args.gpus, args.cpu_devices, min(batches))
     if len(ctxs) != 1 and ctxs[0].device_type == 'gpu':
         raise UserError('the benchmark runs on one GPU; give one GPU id (or --gpus "" '
                         '--cpu-devices N for N CPU devices)')
-    if args.amp:
-        check_amp(ctxs)
-        from mxnet.contrib import amp
-        amp.init(target_dtype=amp_dtype(ctxs))
-    modes = [m for m in args.modes.split(',') if m]
+    return ctxs
+
+
+def _init_amp(ctxs):
+    """--amp: automatic mixed precision for `ctxs`, refused where it cannot run."""
+    check_amp(ctxs)
+    from mxnet.contrib import amp
+    amp.init(target_dtype=amp_dtype(ctxs))
+
+
+def _modes(text):
+    """The modes of the comma list `text` (--modes); one line for a mode not in MODES."""
+    modes = [m for m in text.split(',') if m]
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise UserError('unknown mode(s) %s; choose from %s' % (bad, ', '.join(MODES)))
-    print('# ' + machine(), flush=True)
+    return modes
+
+
+def _print_modes(r):
+    """One line per mode of the result `r`: training images/s and spread, the ratio to the
+    Module baseline (and the paired one), inference images/s."""
+    for mode, row in r['modes'].items():
+        print('  %-10s train %7.1f img/s (%.1f-%.1f)%s%s' % (
+            mode, row['train_img_s'], row['train_min'], row['train_max'],
+            '  x%.2f of module (paired x%.2f)' % (
+                row['train_ratio'], row['train_ratio_paired'])
+            if 'train_ratio' in row else '',
+            '  infer %.1f img/s' % row['infer_img_s'] if 'infer_img_s' in row
+            else ''), flush=True)
+
+
+def _run(args, batches, ctxs, modes):
+    """bench_config of every network of _specs(args) at every batch size of `batches` on
+    `ctxs`, each printed as it ends; returns the results in that order."""
     results = []
     for spec in _specs(args):
         network, depth = spec.network, spec.depth
-        for batch in parse_ints(args.batch_size, '--batch-size', '32,64'):
+        for batch in batches:
             print('%s depth %s batch %d on %s ...' % (network, depth, batch,
                                                       ', '.join(map(str, ctxs))), flush=True)
             r = bench_config(spec, batch, ctxs, modes, args.iters, args.warmup,
                              args.repeat, args.dtype, log=lambda s: print(s, flush=True),
                              amp=args.amp)
             results.append(r)
-            for mode, row in r['modes'].items():
-                print('  %-10s train %7.1f img/s (%.1f-%.1f)%s%s' % (
-                    mode, row['train_img_s'], row['train_min'], row['train_max'],
-                    '  x%.2f of module (paired x%.2f)' % (
-                        row['train_ratio'], row['train_ratio_paired'])
-                    if 'train_ratio' in row else '',
-                    '  infer %.1f img/s' % row['infer_img_s'] if 'infer_img_s' in row
-                    else ''), flush=True)
+            _print_modes(r)
+    return results
+
+
+def _report(args, results):
+    """The outputs asked for: the --markdown table, the --json file, the --plot PNG."""
     if args.markdown:
         print(markdown(results))
     if args.json:
@@ -161,6 +196,20 @@ def main(argv=None):
             json.dump(dict(machine=machine(), results=results), f, indent=1)
     if args.plot:
         print('plot in', plot(results, args.plot))
+
+
+def main(argv=None):
+    """Time every configuration of `argv` (default: the command line); returns 0."""
+    args = build_parser().parse_args(argv)
+    batches = _batches(args)
+    outputs = [path for path in (args.json, args.plot) if path]
+    check_writable(outputs, args.force)   # before the work, not after it
+    ctxs = _contexts(args, batches)
+    if args.amp:
+        _init_amp(ctxs)
+    modes = _modes(args.modes)
+    print('# ' + machine(), flush=True)
+    _report(args, _run(args, batches, ctxs, modes))
     return 0
 
 
