@@ -170,11 +170,11 @@ def _print_modes(r):
             else ''), flush=True)
 
 
-def _run(args, batches, ctxs, modes):
-    """bench_config of every network of _specs(args) at every batch size of `batches` on
-    `ctxs`, each printed as it ends; returns the results in that order."""
+def _run(args, specs, batches, ctxs, modes):
+    """bench_config of every network of `specs` (_specs) at every batch size of `batches`
+    on `ctxs`, each printed as it ends; returns the results in that order."""
     results = []
-    for spec in _specs(args):
+    for spec in specs:
         network, depth = spec.network, spec.depth
         for batch in batches:
             print('%s depth %s batch %d on %s ...' % (network, depth, batch,
@@ -208,8 +208,9 @@ def main(argv=None):
     if args.amp:
         _init_amp(ctxs)
     modes = _modes(args.modes)
+    specs = _specs(args)   # a bad network or depth: its one line is all that is printed
     print('# ' + machine(), flush=True)
-    _report(args, _run(args, batches, ctxs, modes))
+    _report(args, _run(args, specs, batches, ctxs, modes))
     return 0
 
 

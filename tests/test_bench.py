@@ -73,3 +73,10 @@ def test_spread_writes_median_and_range_as_the_docs_tables_do():
     assert spread([436.3, 426.4, 440.2]) == '436.3 (426.4-440.2)'
     assert spread([1.0, 1.2345, 0.9], 3, 2) == '1.000 (0.90-1.23)'   # a ratio's form
     assert spread([2, 4]) == '3.0 (2.0-4.0)'   # an even count: the mean of the middle two
+
+
+@pytest.mark.parametrize('argv, says', [(['--network', 'nosuch'], "unknown model 'nosuch'"),
+                                        (['--depth', '9'], 'num_depth 9 leaves')])
+def test_a_bad_network_or_depth_is_the_only_line_printed(argv, says):
+    status, out, err = cli_here(bench.main, 'python -m fusenet_gluon.bench', *argv)
+    assert status == 2 and out == '' and says in err and len(err.splitlines()) == 1
