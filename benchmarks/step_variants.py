@@ -26,6 +26,12 @@ that docs/performance.md's figures can be made again):
 * ``executors``: the hybridized network's symbol bound once per device with
   ``Symbol.bind`` on the Gluon parameters' own arrays (Module's executor, Gluon's
   parameters and trainer), the loss in the graph.
+* ``bulked_update``: as ``gluon``, but each device's NAG calls queued as one engine
+  operation (``mx.engine.bulk``) instead of one per parameter; the same kernels in the same
+  order.
+* ``bulk_segments``: as ``gluon``, but the hybridized graph runs its forward and backward
+  in segments of up to 1000 operators (``hybridize(forward_bulk_size=1000,
+  backward_bulk_size=1000)``) instead of MXNet's 15.
 * ``module``: ``mx.mod.Module`` on the graph of ``symbols/``, the 'device' kvstore.
 
 A benchmark, not a test: it reports numbers and asserts nothing.
@@ -51,7 +57,7 @@ from fusenet_gluon.training.step import DataParallelStep  # noqa: E402
 
 NAG = dict(learning_rate=0.01, momentum=0.9, wd=1e-4)
 VARIANTS = ('gluon', 'priority', 'lagged', 'kvstore_update', 'loss_in_graph', 'executors',
-            'module')
+            'bulked_update', 'bulk_segments', 'module')
 
 
 class PriorityTrainer(FastTrainer):
@@ -59,6 +65,16 @@ class PriorityTrainer(FastTrainer):
 
     def _allreduce_grads(self):
         return gluon.Trainer._allreduce_grads(self)
+
+
+class BulkedUpdateTrainer(FastTrainer):
+    """FastTrainer whose update of each device is one engine operation (MXNet's bulk
+    execution appends the NAG calls of a device to one operation, flushed at the end)."""
+
+    def _update_device(self, updater, ctx, items, ignore_stale_grad):
+        with mx.engine.bulk(len(items) + 1):
+            super(BulkedUpdateTrainer, self)._update_device(updater, ctx, items,
+                                                            ignore_stale_grad)
 
 
 class LossInGraph(gluon.HybridBlock):
@@ -140,6 +156,12 @@ def gluon_variant(kind, spec, batch, contexts):
         g.trainer = PriorityTrainer(params, 'nag', NAG, kvstore='device', update_on_kvstore=False)
     elif kind == 'kvstore_update':
         g.trainer = gluon.Trainer(params, 'nag', NAG, kvstore='device', update_on_kvstore=True)
+    elif kind == 'bulked_update':
+        g.trainer = BulkedUpdateTrainer(params, 'nag', NAG, kvstore='device',
+                                        update_on_kvstore=False)
+    elif kind == 'bulk_segments':  # before the first call builds the graph
+        g.net.hybridize(static_alloc=True, static_shape=True, forward_bulk_size=1000,
+                        backward_bulk_size=1000)
     if g.trainer is not step.trainer:
         step = DataParallelStep(g.net, gluon.loss.SoftmaxCrossEntropyLoss(), g.trainer,
                                 contexts)
