@@ -14,7 +14,8 @@ The variants (only ``gluon`` is what training runs; the others are experiments k
 that docs/performance.md's figures can be made again):
 
 * ``gluon``: the library's step (``training.step.DataParallelStep``, ``optim.FastTrainer``:
-  one kvstore call for every gradient, the NAG update on each device).
+  one kvstore call for every gradient, the NAG update on each device), the graph built by
+  ``training.step.hybridize_for_training`` (segments of up to 1000 operators on the CPU).
 * ``priority``: as ``gluon``, but one kvstore call per parameter with priority ``-index``,
   as ``gluon.Trainer`` and ``Module`` give it.
 * ``lagged``: as ``gluon``, but a step's outputs are read after the next step is queued.
@@ -29,9 +30,9 @@ that docs/performance.md's figures can be made again):
 * ``bulked_update``: as ``gluon``, but each device's NAG calls queued as one engine
   operation (``mx.engine.bulk``) instead of one per parameter; the same kernels in the same
   order.
-* ``bulk_segments``: as ``gluon``, but the hybridized graph runs its forward and backward
-  in segments of up to 1000 operators (``hybridize(forward_bulk_size=1000,
-  backward_bulk_size=1000)``) instead of MXNet's 15.
+* ``segments15``: as ``gluon``, but the hybridized graph runs its forward and backward in
+  MXNet's own segments of up to 15 operators (``hybridize(static_alloc=True,
+  static_shape=True)``), as the library's step did until 2026-12-03.
 * ``module``: ``mx.mod.Module`` on the graph of ``symbols/``, the 'device' kvstore.
 
 A benchmark, not a test: it reports numbers and asserts nothing.
@@ -57,7 +58,7 @@ from fusenet_gluon.training.step import DataParallelStep  # noqa: E402
 
 NAG = dict(learning_rate=0.01, momentum=0.9, wd=1e-4)
 VARIANTS = ('gluon', 'priority', 'lagged', 'kvstore_update', 'loss_in_graph', 'executors',
-            'bulked_update', 'bulk_segments', 'module')
+            'bulked_update', 'segments15', 'module')
 
 
 class PriorityTrainer(FastTrainer):
@@ -159,9 +160,8 @@ def gluon_variant(kind, spec, batch, contexts):
     elif kind == 'bulked_update':
         g.trainer = BulkedUpdateTrainer(params, 'nag', NAG, kvstore='device',
                                         update_on_kvstore=False)
-    elif kind == 'bulk_segments':  # before the first call builds the graph
-        g.net.hybridize(static_alloc=True, static_shape=True, forward_bulk_size=1000,
-                        backward_bulk_size=1000)
+    elif kind == 'segments15':  # before the first call builds the graph
+        g.net.hybridize(static_alloc=True, static_shape=True)
     if g.trainer is not step.trainer:
         step = DataParallelStep(g.net, gluon.loss.SoftmaxCrossEntropyLoss(), g.trainer,
                                 contexts)

@@ -21,7 +21,7 @@ from .model_zoo import from_spec
 from .optim import FastTrainer
 from .spec import NetworkSpec
 from .training.recipe import cpu_flags, initializer
-from .training.step import DataParallelStep
+from .training.step import DataParallelStep, hybridize_for_training
 from .upstream import upstream_symbol
 from .utils import UserError
 
@@ -82,7 +82,7 @@ class GluonStep(object):
         if dtype == 'float16':
             self.net.cast('float16')
         if hybrid:
-            self.net.hybridize(static_alloc=True, static_shape=True)
+            hybridize_for_training(self.net, ctx)   # as training builds its graph
         # the family's optimizer (NAG; DLA plain SGD), as training builds it
         self.trainer = FastTrainer(self.net.collect_params(), spec.family.optimizer,
                                    dict(learning_rate=0.01, momentum=0.9, wd=1e-4,

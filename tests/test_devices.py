@@ -157,15 +157,21 @@ def test_bench_splits_the_batch_over_cpu_devices(tmp_path):
     assert r.returncode == 2 and 'avx512_bf16' in r.stderr and 'Traceback' not in r.stderr
 
 
-def steps_on(devices, trainer_cls, steps=4):
+def mxnet_hybridize(net, devices):
+    """Gluon's own static graph, in MXNet's default segments of operators."""
+    net.hybridize(static_alloc=True, static_shape=True)
+
+
+def steps_on(devices, trainer_cls, steps=4, hybridize=mxnet_hybridize):
     """Parameters, optimizer states and outputs after `steps` NAG steps of a DFN-MR on
-    `devices`, the batch split over them (fixed initial values and data)."""
+    `devices`, the batch split over them (fixed initial values and data), the network
+    hybridized by ``hybridize(net, devices)``."""
     from mxnet import gluon
     from fusenet_gluon.training.step import DataParallelStep
     mx.random.seed(1)
     net = get_model('cross', depth=14)
     net.initialize(mx.init.Xavier(), ctx=devices)
-    net.hybridize(static_alloc=True, static_shape=True)
+    hybridize(net, devices)
     schedule = mx.lr_scheduler.MultiFactorScheduler(step=[2], factor=0.1, base_lr=0.1)
     multi = len(devices) > 1
     trainer = trainer_cls(net.collect_params(), 'nag', dict(
@@ -206,6 +212,32 @@ def test_lean_update_matches_gluon_trainer_bit_for_bit(devices):
     assert all(np.array_equal(a, b) for a, b in zip(ref_o, o))
     assert t.optimizer.num_update == ref_t.optimizer.num_update == 4
     assert t.learning_rate == ref_t.learning_rate  # the schedule's step at update 2 fired
+
+
+def same_run(ref, got):
+    """Whether two steps_on results hold the same parameters, states and outputs, bit for bit."""
+    (ref_p, ref_s, ref_o, _), (p, s, o, _) = ref, got
+    return (all(np.array_equal(a, b) for k in ref_p for a, b in zip(ref_p[k], p[k]))
+            and all(np.array_equal(a, y[k]) for x, y in zip(ref_s, s) for k, a in x.items())
+            and all(np.array_equal(a, b) for a, b in zip(ref_o, o)))
+
+
+@pytest.mark.parametrize('devices', [CTX2[:1], CTX2], ids=['one device', 'two devices'])
+def test_the_training_graphs_long_segments_change_no_bit(devices):
+    """hybridize_for_training runs the graph on CPU devices in segments of up to 1000
+    operators (MXNet: 15), fewer engine operations for the same kernels in the same order:
+    four training steps against Gluon's own hybridized graph, to the bit. GPUs keep MXNet's
+    segments."""
+    from fusenet_gluon.optim import FastTrainer
+    from fusenet_gluon.training.step import CPU_SEGMENT, hybridize_for_training
+    net = get_model('cross', depth=14)
+    hybridize_for_training(net, devices)
+    assert ('forward_bulk_size', CPU_SEGMENT) in net._flags
+    assert ('backward_bulk_size', CPU_SEGMENT) in net._flags
+    hybridize_for_training(net, [mx.gpu(0)])   # flags only: no GPU is touched
+    assert not any(k.endswith('bulk_size') for k, _ in net._flags)
+    assert same_run(steps_on(devices, FastTrainer),
+                    steps_on(devices, FastTrainer, hybridize=hybridize_for_training))
 
 
 def test_importing_the_package_widens_the_cpu_workspace_pool():

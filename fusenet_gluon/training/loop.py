@@ -30,7 +30,7 @@ from .distributed import Job, StopSignals
 from .metrics import RunningMetrics, ensemble_log_probs
 from .recipe import (amp_dtype, describe_schedule, initializer, make_loss, make_trainer,
                      mix_targets, run_scheduler)
-from .step import DataParallelStep
+from .step import DataParallelStep, hybridize_for_training
 
 __all__ = ['train', 'train_one_epoch', 'evaluate', 'end_epoch', 'NonFiniteLoss',
            'Interrupted']
@@ -239,7 +239,7 @@ def _place_network(run):
     if cfg.dtype == 'float16':
         run.net.cast('float16')
     if cfg.hybridize:
-        run.net.hybridize(static_alloc=True, static_shape=True)
+        hybridize_for_training(run.net, cfg.contexts)
 
 
 def _make_trainer(run):
