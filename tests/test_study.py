@@ -20,17 +20,28 @@ from fusenet_gluon.utils import UserError
 
 def test_errors_of_components_ensemble_and_leave_one_out_by_hand():
     # 4 samples, 3 components, 2 classes; labels 0 0 1 1
-    p = np.array([[[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]],     # mean 0.50 0.50: a tie -> 0
+    p = np.array([[[0.9, 0.1], [0.1, 0.9], [0.5, 0.5]],     # mean 0.50 0.50: a true tie -> 0
                   [[0.8, 0.2], [0.7, 0.3], [0.1, 0.9]],     # mean 0.53: right
                   [[0.6, 0.4], [0.3, 0.7], [0.45, 0.55]],   # mean 0.45/0.55: right
                   [[0.3, 0.7], [0.8, 0.2], [0.9, 0.1]]])    # mean 0.67 for 0: wrong
     out = ensemble_errors(np.log(p), np.array([0, 0, 1, 1]), ['A', 'B', 'C'])
-    assert out['components'] == {'A': 25.0, 'B': 50.0, 'C': 75.0}
+    # A wrong on 3; B on 1 and 4; C on 2 and 4 (its tie on 1 is class 0, right)
+    assert out['components'] == {'A': 25.0, 'B': 50.0, 'C': 50.0}
     assert out['ensemble'] == 25.0
     # without A: B, C means (0.3 0.7), (0.4 0.6), (0.375 .625), (0.85 .15) -> wrong 1,2,4 = 75
-    # without B: A, C -> (0.55 .45), (0.45 .55), (.525 .475), (.6 .4) -> wrong 2,3,4 = 75
-    # without C: A, B -> (.65 .35), (.75 .25), (.45 .55), (.55 .45) -> wrong 4 = 25
+    # without B: A, C -> (0.7 0.3), (0.45 .55), (.525 .475), (.6 .4) -> wrong 2,3,4 = 75
+    # without C: A, B -> (0.5 0.5) a tie, (.75 .25), (.45 .55), (.55 .45) -> wrong 4 = 25
     assert out['leave_one_out'] == {'A': 75.0, 'B': 75.0, 'C': 25.0}
+
+
+def test_a_class_no_component_can_give_is_never_the_ensembles():
+    # probability 0 (log -inf) for class 1 from every component: the ensemble says 0
+    log_p = np.array([[[0.0, -np.inf], [0.0, -np.inf]],
+                      [[np.log(0.2), np.log(0.8)], [np.log(0.6), np.log(0.4)]]])
+    out = ensemble_errors(log_p, np.array([0, 1]), ['A', 'B'])
+    assert out['components'] == {'A': 0.0, 'B': 50.0}
+    assert out['ensemble'] == 0.0   # (0.4, 0.6) on the second: right
+    assert out['leave_one_out'] == {'A': 50.0, 'B': 0.0}
 
 
 def test_study_commands_train_once_and_share_their_runs(tmp_path):

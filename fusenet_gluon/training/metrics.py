@@ -12,9 +12,10 @@ def ensemble_log_probs(outputs):
 
     Computed as a log-mean-exp of the components' log-probabilities: the mean of the
     probabilities themselves underflows to 0 for a confidently wrong class, and its log to
-    minus infinity."""
+    minus infinity. A class that every member gives minus infinity stays there (its maximum
+    is held finite, so no -inf - -inf makes it NaN, which argmax would pick)."""
     logp = mx.nd.log_softmax(outputs, axis=-1)
-    top = logp.max(axis=0, keepdims=True)
+    top = mx.nd.maximum(logp.max(axis=0, keepdims=True), float(np.finfo(np.float32).min))
     return (top + mx.nd.log(mx.nd.exp(logp - top).mean(axis=0, keepdims=True)))[0]
 
 
