@@ -195,14 +195,22 @@ def _ask_workers_to_stop(workers, signum, grace):
 
 def _finish(status, roots, procs, old_handlers):
     """Stop the job: after a success give the scheduler and servers (`roots`) up to 30 s to
-    leave, stop every process of `procs` still running, put back `old_handlers`."""
+    leave (an interrupt cuts that short), stop every process of `procs` still running with
+    the signals ignored meanwhile (it takes seconds, and cut short it would leave processes
+    running), put back `old_handlers`."""
     try:
         if status == 0:  # servers and scheduler leave once the workers are done
             _wait_all(roots, 30)
-        _stop(procs)
+    except (KeyboardInterrupt, _Interrupted):
+        pass
     finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
+        for sig in old_handlers:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            _stop(procs)
+        finally:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
 
 
 def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_host=None,

@@ -100,7 +100,7 @@ def _processes_with(marker):
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
             with open('/proc/%s/environ' % pid, 'rb') as f:
-                if marker.encode() in f.read():
+                if marker.encode() + b'\0' in f.read():   # the whole variable
                     found.append(int(pid))
         except OSError:  # gone meanwhile, or not ours to read
             pass
@@ -120,6 +120,25 @@ def test_a_worker_that_cannot_start_leaves_no_scheduler_or_server_running(tmp_pa
     deadline = time.time() + 30
     while _processes_with(marker) and time.time() < deadline:
         time.sleep(0.2)
+    left = _processes_with(marker)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+
+
+def test_an_interrupt_while_the_servers_leave_stops_them_at_once(tmp_path):
+    # the workers are done and the launcher gives the scheduler and server up to 30 s to
+    # leave; Ctrl-C then stopped the wait with a traceback and left both running
+    marker = 'FUSENET_LAUNCH_TEST=%d-wait' % os.getpid()
+    env = dict(os.environ, FUSENET_LAUNCH_TEST='%d-wait' % os.getpid())
+    p = subprocess.Popen([sys.executable, '-m', 'fusenet_gluon.launch', '-n', '1', '-s', '1',
+                          '--', 'true'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(3)   # the worker is long done: the launcher waits for the other two
+    assert p.poll() is None
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert 'Traceback' not in err, err
     left = _processes_with(marker)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
