@@ -7,8 +7,10 @@
 For every configuration, in one process, it times a training step (forward, backward and
 NAG update, on random data already on the device) of
 
-  * ``hybrid``     the hybridized Gluon model (static_alloc, static_shape) with the
-                   library's trainer (a gluon.Trainer with a lean NAG update),
+  * ``hybrid``     the hybridized Gluon model as training builds it
+                   (``training.step.hybridize_for_training``: static_alloc, static_shape,
+                   long segments on the CPU) with the library's trainer (a gluon.Trainer
+                   with a lean NAG update),
   * ``module``     the same architecture from ``symbols/`` run by ``mx.mod.Module``, the way
                    the original trained (the baseline),
   * ``imperative`` the Gluon model not hybridized,

@@ -217,6 +217,9 @@ def test_lean_update_matches_gluon_trainer_bit_for_bit(devices):
 def same_run(ref, got):
     """Whether two steps_on results hold the same parameters, states and outputs, bit for bit."""
     (ref_p, ref_s, ref_o, _), (p, s, o, _) = ref, got
+    if (sorted(ref_p) != sorted(p) or len(ref_s) != len(s) or len(ref_o) != len(o)
+            or any(sorted(x) != sorted(y) for x, y in zip(ref_s, s))):
+        return False
     return (all(np.array_equal(a, b) for k in ref_p for a, b in zip(ref_p[k], p[k]))
             and all(np.array_equal(a, y[k]) for x, y in zip(ref_s, s) for k, a in x.items())
             and all(np.array_equal(a, b) for a, b in zip(ref_o, o)))
@@ -227,15 +230,16 @@ def test_the_training_graphs_long_segments_change_no_bit(devices):
     """hybridize_for_training runs the graph on CPU devices in segments of up to 1000
     operators (MXNet: 15), fewer engine operations for the same kernels in the same order:
     four training steps against Gluon's own hybridized graph, to the bit. GPUs keep MXNet's
-    segments."""
+    segments, and so do jobs with parameter servers."""
     from fusenet_gluon.optim import FastTrainer
     from fusenet_gluon.training.step import CPU_SEGMENT, hybridize_for_training
     net = get_model('cross', depth=14)
     hybridize_for_training(net, devices)
     assert ('forward_bulk_size', CPU_SEGMENT) in net._flags
     assert ('backward_bulk_size', CPU_SEGMENT) in net._flags
-    hybridize_for_training(net, [mx.gpu(0)])   # flags only: no GPU is touched
-    assert not any(k.endswith('bulk_size') for k, _ in net._flags)
+    for where, kv in (([mx.gpu(0)], None), (devices, 'dist_sync')):  # flags only
+        hybridize_for_training(net, where, kv)
+        assert not any(k.endswith('bulk_size') for k, _ in net._flags)
     assert same_run(steps_on(devices, FastTrainer),
                     steps_on(devices, FastTrainer, hybridize=hybridize_for_training))
 

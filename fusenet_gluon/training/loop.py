@@ -239,7 +239,7 @@ def _place_network(run):
     if cfg.dtype == 'float16':
         run.net.cast('float16')
     if cfg.hybridize:
-        hybridize_for_training(run.net, cfg.contexts)
+        hybridize_for_training(run.net, cfg.contexts, cfg.kv_store)
 
 
 def _make_trainer(run):

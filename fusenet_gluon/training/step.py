@@ -14,6 +14,8 @@ The other half of running devices side by side is MXNet's temporary workspace, w
 from mxnet import autograd, gluon
 from mxnet.contrib import amp as mx_amp  # importing it changes nothing; amp.init() does
 
+from ..optim import is_distributed
+
 __all__ = ['CPU_SEGMENT', 'DataParallelStep', 'hybridize_for_training']
 
 #: Operators per engine operation of a hybridized graph on CPU devices, forward and backward
@@ -21,21 +23,23 @@ __all__ = ['CPU_SEGMENT', 'DataParallelStep', 'hybridize_for_training']
 CPU_SEGMENT = 1000
 
 
-def hybridize_for_training(net, contexts):
+def hybridize_for_training(net, contexts, kv_store=None):
     """Hybridize `net` as training runs it on `contexts`: its memory and shapes fixed at the
-    first call (``static_alloc``, ``static_shape``), and on CPU devices its forward and its
-    backward queued in segments of up to :data:`CPU_SEGMENT` operators.
+    first call (``static_alloc``, ``static_shape``), and on CPU devices of one process its
+    forward and its backward queued in segments of up to :data:`CPU_SEGMENT` operators.
 
     A segment is one operation of MXNet's engine, whose bookkeeping (dependencies, queues,
     waking the worker) takes CPU time from the cores the devices compute on. A CPU device
     has a single engine worker, so its operators run one after another in segments of any
-    length; the same kernels in the same order, bit for bit (tests/test_devices.py). Measured
-    on two CPU devices: the process's CPU time per step 299 -> 296 ms and the step 1.4%
-    faster with AVX2 kernels, 5% with AVX-512 (``benchmarks/step_variants.py``,
-    docs/performance.md). GPUs keep MXNet's segments: between them the summing of the
-    gradients overlaps the backward."""
+    length; the same kernels in the same order, bit for bit (tests/test_devices.py). What it
+    saves is measured in docs/performance.md ("Is the original engine's speed the limit?",
+    ``benchmarks/step_variants.py``): CPU time in every run, speed within the noise.
+    GPUs and jobs with parameter servers (`kv_store` ``dist_*``) keep MXNet's segments:
+    there the gradients' sums and transfers overlap the backward between segments. On the
+    CPU the flags take the place of ``MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD``/``_BWD``;
+    ``MXNET_EXEC_BULK_EXEC_TRAIN=0`` still turns the segments off."""
     flags = dict(static_alloc=True, static_shape=True)
-    if all(ctx.device_type == 'cpu' for ctx in contexts):
+    if all(ctx.device_type == 'cpu' for ctx in contexts) and not is_distributed(kv_store):
         flags.update(forward_bulk_size=CPU_SEGMENT, backward_bulk_size=CPU_SEGMENT)
     net.hybridize(**flags)
 
