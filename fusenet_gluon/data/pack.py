@@ -259,6 +259,8 @@ def _add_digit_packers(sub):
 
 
 def build_parser():
+    """The command line: one subcommand per kind of source (the arrays of CIFAR and SVHN,
+    image folders, MNIST's idx files and the embedded digits)."""
     parser = argparse.ArgumentParser(prog='python -m fusenet_gluon.data.pack',
                                      description=__doc__,
                                      formatter_class=HelpFormatter)
