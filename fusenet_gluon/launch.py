@@ -132,7 +132,7 @@ def _start(command, num_workers, num_servers, base, hosts, roots, workers):
     """Start the scheduler here, then `num_servers` servers and `num_workers` workers
     running `command` (``{rank}`` replaced), round robin over `hosts` (None: here). Each
     process is appended as it starts, the scheduler and servers to `roots`, the workers to
-    `workers`, so that a start cut short (an interrupt, a host that cannot be reached)
+    `workers`, so that a start cut short (an interrupt, a program that cannot be started)
     leaves the caller every process to stop."""
     py = [sys.executable, '-c', SERVER_CODE]
     roots.append(_spawn('scheduler', py, base))
@@ -193,10 +193,10 @@ def _ask_workers_to_stop(workers, signum, grace):
         pass
 
 
-def _finish(status, roots, procs, old_handlers):
+def _finish(status, roots, workers, old_handlers):
     """Stop the job: after a success give the scheduler and servers (`roots`) up to 30 s to
-    leave (an interrupt cuts that short), stop every process of `procs` still running with
-    the signals ignored meanwhile (it takes seconds, and cut short it would leave processes
+    leave (an interrupt cuts that short), stop every process still running with the
+    signals ignored meanwhile (it takes seconds, and cut short it would leave processes
     running), put back `old_handlers`."""
     try:
         if status == 0:  # servers and scheduler leave once the workers are done
@@ -207,7 +207,7 @@ def _finish(status, roots, procs, old_handlers):
         for sig in old_handlers:
             signal.signal(sig, signal.SIG_IGN)
         try:
-            _stop(procs)
+            _stop(roots + workers)
         finally:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
@@ -233,7 +233,7 @@ def launch(command, num_workers, num_servers, hosts=None, port=None, scheduler_h
         status = 128 + signum
         _ask_workers_to_stop(workers, signum, grace)
     finally:
-        _finish(status, roots, roots + workers, old)
+        _finish(status, roots, workers, old)
     return status
 
 
