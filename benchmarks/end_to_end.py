@@ -141,7 +141,7 @@ def main(argv=None):
     print('# %s; kvstore %s; Module with MXNET_CPU_TEMP_COPY=%d, train_cifar.py with %s' % (
         machine(), args.kv_store, args.module_temp_copy, os.environ['MXNET_CPU_TEMP_COPY']),
         flush=True)
-    results, speeds = {}, {}
+    speeds = {}   # devices -> {'module': [img/s of each epoch], 'gluon': [...]}
     for n in [int(d) for d in args.devices.split(',')]:
         runs = {'module': [], 'gluon': []}
         for r in range(args.repeat):
@@ -151,8 +151,6 @@ def main(argv=None):
                                        args.kv_store, args.num_examples)
             print('devices %d, run %d: module %.1f, gluon %.1f img/s (medians so far)' % (
                 n, r + 1, np.median(runs['module']), np.median(runs['gluon'])), flush=True)
-        results[n] = {k: dict(median=float(np.median(v)), min=float(min(v)),
-                              max=float(max(v)), epochs=len(v)) for k, v in runs.items()}
         speeds[n] = runs
     print('| CPU devices | Module + ImageRecordIter img/s (min-max) | train_cifar.py img/s '
           '(min-max) | ratio |\n|---|---|---|---|')
@@ -160,6 +158,9 @@ def main(argv=None):
         print('| %d | %s | %s | %.2f |' % (n, spread(runs['module']), spread(runs['gluon']),
                                            np.median(runs['gluon']) / np.median(runs['module'])))
     if args.json:
+        results = {n: {k: dict(median=float(np.median(v)), min=float(min(v)),
+                               max=float(max(v)), epochs=len(v)) for k, v in runs.items()}
+                   for n, runs in speeds.items()}
         with open(args.json, 'w') as f:
             json.dump(dict(machine=machine(), args=vars(args), results=results), f, indent=1)
 
