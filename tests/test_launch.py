@@ -107,6 +107,18 @@ def _processes_with(marker):
     return found
 
 
+def left_running(marker, wait=30):
+    """The processes of `marker` still there after up to `wait` seconds, killed so that a
+    failing test leaves none behind."""
+    deadline = time.time() + wait
+    while _processes_with(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    left = _processes_with(marker)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def test_a_worker_that_cannot_start_leaves_no_scheduler_or_server_running(tmp_path):
     # the scheduler and the server start first (in sessions of their own); until 2026-12-03
     # a worker that could not start left both running after the launcher's one-line error
@@ -117,13 +129,7 @@ def test_a_worker_that_cannot_start_leaves_no_scheduler_or_server_running(tmp_pa
                         '--', missing], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and missing in r.stderr and 'Traceback' not in r.stderr
-    deadline = time.time() + 30
-    while _processes_with(marker) and time.time() < deadline:
-        time.sleep(0.2)
-    left = _processes_with(marker)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left
+    assert not left_running(marker)
 
 
 def test_an_interrupt_while_the_servers_leave_stops_them_at_once(tmp_path):
@@ -139,10 +145,7 @@ def test_an_interrupt_while_the_servers_leave_stops_them_at_once(tmp_path):
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert 'Traceback' not in err, err
-    left = _processes_with(marker)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left
+    assert not left_running(marker, wait=0)   # stopped before the launcher returned
 
 
 def test_a_hosts_line_ssh_would_read_as_an_option_is_refused(tmp_path):
