@@ -20,7 +20,9 @@ def export_deploy(net, output, force=False):
     paths = list(checkpoint_paths(output, 0))
     check_writable(paths, force)
     net.hybridize()
-    net(mx.nd.zeros((1,) + net.input_shape))
+    # trace on a device the network lives on: a GPU run's has no copy on cpu(0)
+    ctx = next(iter(net.collect_params().values())).list_ctx()[0]
+    net(mx.nd.zeros((1,) + net.input_shape, ctx=ctx))
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
     tmp_prefix = os.path.join(folder, '.export-tmp%d' % os.getpid())

@@ -42,3 +42,17 @@ def test_graph_deploy_export_matches_the_network(tmp_path):
     assert {np.dtype(v.dtype).name for v in mx.nd.load(params_file).values()} == {'float32'}
     with pytest.raises(FileExistsError):
         export_graph_deploy(net, str(tmp_path / 'sub' / 'deploy'))
+
+
+def test_export_of_a_network_on_other_devices(tmp_path):
+    """A GPU run's network has no copy on cpu(0): the export at the end of its training
+    traced the graph with an input on cpu(0) and failed. mx.cpu(1) alone stands in for the
+    GPU here (MXNet checks the contexts alike)."""
+    from fusenet_gluon.export import export_deploy
+    net = initialized('resnet', depth=14)
+    net.collect_params().reset_ctx([mx.cpu(1)])
+    x = x32()
+    expect = net(x.as_in_context(mx.cpu(1))).asnumpy()
+    sym_file, params_file = export_deploy(net, str(tmp_path / 'deploy'))
+    back = mx.gluon.SymbolBlock.imports(sym_file, ['data'], params_file)
+    np.testing.assert_allclose(back(x).asnumpy(), expect, rtol=1e-5, atol=1e-6)
