@@ -209,3 +209,23 @@ def test_the_loaders_end_of_epoch_is_not_training_time(tmp_path, monkeypatch):
     rows = [json.loads(line) for line in open(prefix + '-metrics.jsonl')]
     assert [r['time_s'] > 4 for r in rows] == [True, True], rows   # each epoch took the 4 s
     assert 48 / rows[1]['img_per_s'] < 4, rows      # three updates, without them
+
+
+def test_a_run_on_devices_other_than_cpu0_trains_exports_and_equals_one_on_cpu0(
+        tmp_path, monkeypatch):
+    """A GPU run's devices do not include cpu(0), where MXNet puts the arrays a loader or
+    ``mx.nd.zeros`` makes: the whole run (training, validation, checkpoints, the export)
+    on mx.cpu(1) and mx.cpu(2), as on GPUs, gives the parameters of the same run on
+    mx.cpu(0) and mx.cpu(1) bit for bit (a device's id changes no kernel)."""
+    import mxnet as mx
+    from fusenet_gluon.training import options
+    data = str(tmp_path / 'toy')
+    make_toy_records(data, n_train=32, n_test=16)
+    usual = str(tmp_path / 'usual' / 'm')
+    assert cli.main(argv(data, usual, '--cpu-devices', '2', '--num-epochs', '2')) == 0
+    monkeypatch.setattr(options, 'get_contexts',
+                        lambda gpus, n, batch: [mx.cpu(1 + i) for i in range(n)])
+    other = str(tmp_path / 'other' / 'm')
+    assert cli.main(argv(data, other, '--cpu-devices', '2', '--num-epochs', '2')) == 0
+    assert_same_files(other + '-0002.params', usual + '-0002.params')
+    assert_same_files(other + '-deploy-0000.params', usual + '-deploy-0000.params')
