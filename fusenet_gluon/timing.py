@@ -15,12 +15,12 @@ import time
 
 import mxnet as mx
 import numpy as np
-from mxnet import gluon
 
 from .model_zoo import from_spec
 from .optim import FastTrainer
 from .spec import NetworkSpec
 from .training.recipe import cpu_flags, initializer
+from .training.recipe import SoftmaxCrossEntropy
 from .training.step import DataParallelStep, hybridize_for_training
 from .upstream import upstream_symbol
 from .utils import UserError
@@ -92,7 +92,7 @@ class GluonStep(object):
         if amp:  # after amp.init (bench_config): float16 on GPUs, bfloat16 on the CPU
             from mxnet.contrib import amp as mx_amp
             mx_amp.init_trainer(self.trainer)
-        self.step = DataParallelStep(self.net, gluon.loss.SoftmaxCrossEntropyLoss(),
+        self.step = DataParallelStep(self.net, SoftmaxCrossEntropy(),
                                      self.trainer, ctx, amp)
         x = mx.nd.random.uniform(-1, 1, (batch,) + self.net.input_shape, dtype=dtype)
         y = mx.nd.array(np.arange(batch) % spec.classes)

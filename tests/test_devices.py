@@ -162,10 +162,10 @@ def mxnet_hybridize(net, devices):
     net.hybridize(static_alloc=True, static_shape=True)
 
 
-def steps_on(devices, trainer_cls, steps=4, hybridize=mxnet_hybridize):
+def steps_on(devices, trainer_cls, steps=4, hybridize=mxnet_hybridize, loss=None):
     """Parameters, optimizer states and outputs after `steps` NAG steps of a DFN-MR on
     `devices`, the batch split over them (fixed initial values and data), the network
-    hybridized by ``hybridize(net, devices)``."""
+    hybridized by ``hybridize(net, devices)``, the loss Gluon's unless given."""
     from mxnet import gluon
     from fusenet_gluon.training.step import DataParallelStep
     mx.random.seed(1)
@@ -181,7 +181,7 @@ def steps_on(devices, trainer_cls, steps=4, hybridize=mxnet_hybridize):
         trainer._init_kvstore()  # first batch (Gluon's own broadcast at the first step
         trainer._init_params()   # races with the first BatchNorm update)
         mx.nd.waitall()
-    step = DataParallelStep(net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, devices)
+    step = DataParallelStep(net, loss or gluon.loss.SoftmaxCrossEntropyLoss(), trainer, devices)
     rng, outs = np.random.RandomState(0), []
     for _ in range(steps):
         x = mx.nd.array(rng.uniform(-1, 1, (8, 3, 32, 32)))
@@ -237,6 +237,89 @@ def test_the_training_graphs_long_segments_change_no_bit(devices):
         assert not any(k.endswith('bulk_size') for k, _ in net._flags)
     assert same_run(steps_on(devices, FastTrainer),
                     steps_on(devices, FastTrainer, hybridize=hybridize_for_training))
+
+
+def training_graph_ops(devices):
+    """The operators of the graph a DFN-MR builds at its first training call on `devices`."""
+    from mxnet import autograd
+    from fusenet_gluon.training.step import hybridize_for_training
+    net = get_model('cross', depth=14)
+    net.initialize(ctx=devices)
+    hybridize_for_training(net, devices)
+    with autograd.record():
+        net(mx.nd.zeros((len(devices),) + net.input_shape, ctx=devices[0]))
+    return [n['op'] for n in json.loads(net._cached_graph[1].tojson())['nodes']]
+
+
+@pytest.mark.parametrize('devices', [CTX2[:1], CTX2], ids=['one device', 'two devices'])
+def test_the_graph_edges_and_the_loss_change_no_bit(devices, monkeypatch):
+    """A graph built for training on the CPU passes the network's input and output through
+    models.common.graph_edge (slice_axis, a copy), and training's loss is
+    recipe.SoftmaxCrossEntropy: four steps against Gluon's graph without the edges and
+    Gluon's own loss, to the bit."""
+    from fusenet_gluon.models import cifar
+    from fusenet_gluon.optim import FastTrainer
+    from fusenet_gluon.training.recipe import SoftmaxCrossEntropy
+    ops = training_graph_ops(devices)
+    assert ops.count('slice_axis') == 2 and ops[1] == 'slice_axis' and ops[-1] == 'slice_axis'
+    ours = steps_on(devices, FastTrainer, loss=SoftmaxCrossEntropy())
+    monkeypatch.setattr(cifar, 'graph_edge', lambda F, x: x)
+    assert 'slice_axis' not in training_graph_ops(devices)
+    assert same_run(steps_on(devices, FastTrainer), ours)
+
+
+SIDE_BY_SIDE = r'''
+import json, sys
+import mxnet as mx
+from fusenet_gluon import timing
+from fusenet_gluon.spec import NetworkSpec
+step = timing.GluonStep(NetworkSpec('cross', depth=14), 32, [mx.cpu(0), mx.cpu(1)], True,
+                        'float32')   # the library's step, as training builds it
+for _ in range(3):
+    step.train()
+mx.nd.waitall()
+mx.profiler.set_config(profile_all=True, filename=sys.argv[1])
+mx.profiler.set_state('run')
+for _ in range(20):   # the outputs and losses read after each step, as training reads them
+    outs, losses = step.step(step.x, step.y, 32)
+    [a.asnumpy() for a in outs + losses]
+mx.nd.waitall()
+mx.profiler.set_state('stop')
+mx.profiler.dump()
+'''
+
+
+def segments(trace, device):
+    """(start, end) of each engine segment (several operators) device `device` ran."""
+    begun, spans = {}, []
+    for e in trace:
+        if e.get('pid') != device or ',' not in e.get('name', '') or e.get('ph') not in 'BE':
+            continue
+        if e['ph'] == 'B':
+            begun[e['name']] = e['ts']
+        else:
+            spans.append((begun.pop(e['name']), e['ts']))
+    return sorted(spans)
+
+
+def test_no_device_waits_for_a_workspace_another_device_holds(tmp_path):
+    """Every CPU device shares MXNet's pool of temporary workspaces, and an imperative
+    operator that needs one takes the next, sometimes one another device's graph holds for
+    its whole segment; its device then waits for that segment (models.common.graph_edge).
+    With a pool of 2, each device's graph holds one: any operator outside the graphs that
+    took a workspace would make the devices take turns. The library's step runs none:
+    in 20 steps on two devices every segment runs beside the other device's."""
+    trace_path = str(tmp_path / 'trace.json')
+    r = subprocess.run([sys.executable, '-c', SIDE_BY_SIDE, trace_path], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, MXNET_CPU_TEMP_COPY='2'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    with open(trace_path) as f:
+        trace = json.load(f)['traceEvents']
+    ours, theirs = segments(trace, 0), segments(trace, 1)
+    assert len(ours) == len(theirs) == 40   # a forward and a backward a step
+    turns = sum(min(b, d) <= max(a, c) for (a, b), (c, d) in zip(ours, theirs))
+    assert turns == 0, '%d of 40 segments ran after the other device\'s' % turns
 
 
 def test_importing_the_package_widens_the_cpu_workspace_pool():

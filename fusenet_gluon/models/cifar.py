@@ -17,8 +17,8 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import CIFAR
-from .common import (BatchNorm, GlobalAvgPool2D, NamedBlock, TrainingGraphNet, merge_weigher,
-                     one_depth)
+from .common import (BatchNorm, GlobalAvgPool2D, NamedBlock, TrainingGraphNet, graph_edge,
+                     merge_weigher, one_depth)
 
 __all__ = ['ConvBN', 'PlainBlock', 'SumBlock', 'ResidualBlock', 'HalfBlock', 'SideBlock',
            'FuseBlock', 'CrossBlock', 'CifarFuseNet']
@@ -245,7 +245,7 @@ class CifarFuseNet(TrainingGraphNet, HybridBlock):
             self.cls_fc = nn.Dense(classes, in_units=channels[-1], prefix='cls_fc_')
 
     def hybrid_forward(self, F, x):
-        x = self.g0(x)
+        x = self.g0(graph_edge(F, x))
         if self.two_stream:
             x1 = x2 = x
             for block in self.blocks:
@@ -253,7 +253,7 @@ class CifarFuseNet(TrainingGraphNet, HybridBlock):
             x = x1
         else:
             x = self.blocks(x)
-        return self.cls_fc(self.cls_pool(x))
+        return graph_edge(F, self.cls_fc(self.cls_pool(x)))
 
     @property
     def input_shape(self):

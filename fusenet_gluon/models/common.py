@@ -73,6 +73,33 @@ class TrainingGraphNet(object):
         return super(TrainingGraphNet, self).forward(x, *args)
 
 
+# ---------------------------------------------------------------- the graph's own input and output
+def graph_edge(F, x):
+    """`x` at the graph's input or output: in a graph built for training on the CPU
+    (:func:`training_graph_on_cpu`), ``slice_axis`` over the whole first axis, a copy of `x`
+    (its gradient passed back unchanged); elsewhere `x` itself.
+
+    MXNet trap (MXNet 1.9.1, several CPU devices): a hybridized graph runs in prebuilt engine
+    segments (here of up to 1000 operators, ``training.step.hybridize_for_training``) except
+    the operators that read the call's input or write its output, which run one by one as
+    imperative operators (``src/imperative/cached_op.cc``, ``StaticRunOps``). Every CPU device
+    shares one pool of temporary workspaces (``MXNET_CPU_TEMP_COPY``), and an imperative
+    operator that needs one takes the next of the pool at each call, sometimes the one that
+    another device's graph holds for its whole segment: it then waits for that segment,
+    45-90 ms, and its device with it. At the edges of DFN-MR were the first convolution and
+    the classifier, forward and backward, which need a workspace; 10 of 132 segments of 66
+    two-device steps ran after the other device's instead of beside it (``python
+    benchmarks/device_busy.py --serial``). ``slice_axis`` needs none, forward or backward,
+    and puts those layers inside the segments (with the loss of
+    :class:`training.recipe.SoftmaxCrossEntropy`: no segment waited, docs/performance.md,
+    "Waiting for another device's workspace"). Graphs built for inference and on GPUs (a
+    pool each) keep the original's nodes.
+    """
+    if not training_graph_on_cpu():
+        return x
+    return F.slice_axis(x, axis=0, begin=0, end=None)
+
+
 # ---------------------------------------------------------------- the heads' average pooling
 def average_pool(F, x, name=None, **kwargs):
     """``F.Pooling(x, pool_type='avg', **kwargs)``: y[n, c] = the mean of x[n, c] over each

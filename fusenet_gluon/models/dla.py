@@ -23,7 +23,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..families import DLA as DLA_FAMILY
-from .common import AvgPool2D, TrainingGraphNet
+from .common import AvgPool2D, TrainingGraphNet, graph_edge
 
 __all__ = ['DLA', 'Tree', 'Root', 'BasicBlock', 'Bottleneck', 'BottleneckX', 'DLA_VARIANTS',
            'DLAInit', 'dla_init', 'get_dla']
@@ -208,9 +208,9 @@ class DLA(TrainingGraphNet, HybridBlock):
             self.fc = _conv('fc_', c[5], classes, 1, bias=True)
 
     def hybrid_forward(self, F, x):
-        x = self.level1(self.level0(self.base_layer(x)))
+        x = self.level1(self.level0(self.base_layer(graph_edge(F, x))))
         x = self.level5(self.level4(self.level3(self.level2(x))))
-        return F.Flatten(self.fc(self.avgpool(x)))
+        return graph_edge(F, F.Flatten(self.fc(self.avgpool(x))))
 
     @property
     def input_shape(self):

@@ -8,7 +8,8 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import ENSEMBLE
-from .common import TrainingGraphNet, average_pool, batch_norm_op, one_depth
+from .common import (TrainingGraphNet, average_pool, batch_norm_op, graph_edge,
+                     one_depth)
 
 __all__ = ['EnsembleNet']
 
@@ -71,7 +72,7 @@ class EnsembleNet(TrainingGraphNet, HybridBlock):
                 differentiable=learned))
 
     def hybrid_forward(self, F, x, **p):
-        outputs = []
+        outputs, x = [], graph_edge(F, x)
         for number, _, layers in self.layout:
             own, y = self._own[number], x
             for name, weights, _, kout, conv, relu in layers:
@@ -93,7 +94,7 @@ class EnsembleNet(TrainingGraphNet, HybridBlock):
                              pool_type=pool.pool_type)
             outputs.append(F.FullyConnected(F.Flatten(y), p[own + 'fc_weight'],
                                             p[own + 'fc_bias'], num_hidden=self.classes))
-        return F.stack(*outputs, axis=0)
+        return graph_edge(F, F.stack(*outputs, axis=0))
 
     @property
     def input_shape(self):

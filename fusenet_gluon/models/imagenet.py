@@ -11,7 +11,7 @@ from mxnet.gluon.block import HybridBlock
 
 from .. import arch
 from ..families import IMAGENET
-from .common import AvgPool2D, NamedBlock, TrainingGraphNet, merge_weigher
+from .common import AvgPool2D, NamedBlock, TrainingGraphNet, graph_edge, merge_weigher
 
 __all__ = ['Bottleneck', 'ImageNetResBlock', 'ImageNetCrossBlock', 'ImageNetFuseNet']
 
@@ -126,7 +126,7 @@ class ImageNetFuseNet(TrainingGraphNet, HybridBlock):
             self.fc_score = nn.Dense(classes, in_units=width, prefix='fc_score_')
 
     def hybrid_forward(self, F, x):
-        x = self.g0_pool(self.g0(x))
+        x = self.g0_pool(self.g0(graph_edge(F, x)))
         if self.two_stream:
             xl = xr = x
             for block in self.blocks:
@@ -134,7 +134,7 @@ class ImageNetFuseNet(TrainingGraphNet, HybridBlock):
             x = F.concat(xl, xr, dim=1)
         else:
             x = self.blocks(x)
-        return self.fc_score(self.global_pool(x))
+        return graph_edge(F, self.fc_score(self.global_pool(x)))
 
     @property
     def input_shape(self):

@@ -184,11 +184,29 @@ class SummedLoss(object):
         return total
 
 
+class SoftmaxCrossEntropy(object):
+    """``gluon.loss.SoftmaxCrossEntropyLoss()`` for class labels: logits (N, C) and labels
+    (N,) -> the losses (N,) ``-log softmax(logits)[n, label_n]``, the same values and
+    gradients bit for bit (tests/test_recipe.py), by operators that need no temporary
+    workspace (``log_softmax``, ``pick``, ``negative``).
+
+    Gluon's loss negates with ``_mul_scalar`` by -1 and ends with a ``mean`` over an axis of
+    one element; both take a workspace of the CPU devices' shared pool, and an imperative
+    operator that does can wait for another device's whole graph segment
+    (``models.common.graph_edge``)."""
+
+    def __call__(self, logits, labels):
+        nd = mx.nd
+        return nd.negative(nd.pick(nd.log_softmax(logits, axis=-1), labels, axis=-1))
+
+
 def make_loss(cfg):
     """Softmax cross-entropy (summed over the components of the ensemble); dense targets
-    when label smoothing or mixup make them soft."""
-    loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not (cfg.label_smoothing
-                                                                or cfg.mixup))
+    when label smoothing or mixup make them soft (Gluon's loss then)."""
+    if cfg.label_smoothing or cfg.mixup:
+        loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
+    else:
+        loss = SoftmaxCrossEntropy()
     return SummedLoss(loss) if cfg.spec.family.outputs == 'components' else loss
 
 
