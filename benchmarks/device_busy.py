@@ -6,8 +6,9 @@ from MXNet's profiler.
 Each side runs in a fresh process with MXNet's profiler on: ``train_cifar.py`` on the packed
 digits, and ``Module.fit`` as ``benchmarks/end_to_end.py`` trains it (same records, network,
 batch, NAG, the 'device' kvstore). From each trace: the wall time, how long each device
-worked, the overlap of the two devices, and each device's time in forward segments (MXNet
-bulks operators into segments), backward segments and the other operators. The Module run
+worked, the overlap of the two devices, each device's time in forward segments (MXNet
+bulks operators into segments), backward segments and the other operators, and how many
+long segments ran after the other device's instead of beside it (``turns``). The Module run
 does no validation; ``train_cifar.py`` validates after every epoch (about a second of
 device time over 3 epochs here). It reports numbers and asserts nothing
 (docs/performance.md, "End to end").
@@ -75,7 +76,18 @@ def summary(trace_path, devices):
     if devices > 1:
         row['overlap'] = round(dv.overlap(dv.busy_intervals(trace, 0),
                                           dv.busy_intervals(trace, 1)), 3)
+        row['turns'] = turns(trace)
     return row
+
+
+def turns(trace, longer_than_us=20000):
+    """How many of device 0's long segments (over 20 ms: a training graph's forward or
+    backward in 1000-operator segments) ran wholly before or after device 1's of the same
+    rank: the devices took turns instead of computing side by side (models.common.graph_edge)."""
+    import devices as dv
+    long = [[(s, t) for n, s, t in sorted(dv.operator_spans(trace, pid), key=lambda x: x[1])
+             if ',' in n and t - s > longer_than_us] for pid in (0, 1)]
+    return sum(min(b, d) <= max(a, c) for (a, b), (c, d) in zip(*long))
 
 
 def main():

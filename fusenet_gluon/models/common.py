@@ -87,9 +87,9 @@ def graph_edge(F, x):
     operator that needs one takes the next of the pool at each call, sometimes the one that
     another device's graph holds for its whole segment: it then waits for that segment,
     45-90 ms, and its device with it. At the edges of DFN-MR were the first convolution and
-    the classifier, forward and backward, which need a workspace; 10 of 132 segments of 66
-    two-device steps ran after the other device's instead of beside it (``python
-    benchmarks/device_busy.py --serial``). ``slice_axis`` needs none, forward or backward,
+    the classifier, forward and backward, which need a workspace: in 3 epochs on the digits
+    on two devices 6 to 10 of the 150 long segments ran after the other device's instead of
+    beside it, none since (``turns`` of ``python benchmarks/device_busy.py``). ``slice_axis`` needs none, forward or backward,
     and puts those layers inside the segments (with the loss of
     :class:`training.recipe.SoftmaxCrossEntropy`: no segment waited, docs/performance.md,
     "Waiting for another device's workspace"). Graphs built for inference and on GPUs (a
