@@ -19,8 +19,7 @@ import numpy as np
 from .model_zoo import from_spec
 from .optim import FastTrainer
 from .spec import NetworkSpec
-from .training.recipe import cpu_flags, initializer
-from .training.recipe import SoftmaxCrossEntropy
+from .training.recipe import SoftmaxCrossEntropy, cpu_flags, initializer
 from .training.step import DataParallelStep, hybridize_for_training
 from .upstream import upstream_symbol
 from .utils import UserError

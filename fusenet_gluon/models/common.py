@@ -89,11 +89,11 @@ def graph_edge(F, x):
     45-90 ms, and its device with it. At the edges of DFN-MR were the first convolution and
     the classifier, forward and backward, which need a workspace: in 3 epochs on the digits
     on two devices 6 to 10 of the 150 long segments ran after the other device's instead of
-    beside it, none since (``turns`` of ``python benchmarks/device_busy.py``). ``slice_axis`` needs none, forward or backward,
-    and puts those layers inside the segments (with the loss of
-    :class:`training.recipe.SoftmaxCrossEntropy`: no segment waited, docs/performance.md,
-    "Waiting for another device's workspace"). Graphs built for inference and on GPUs (a
-    pool each) keep the original's nodes.
+    beside it, none since (``turns`` of ``python benchmarks/device_busy.py``).
+    ``slice_axis`` needs none, forward or backward, and puts those layers inside the
+    segments (with the loss of :class:`training.recipe.SoftmaxCrossEntropy`: no segment
+    waited, docs/performance.md, "Waiting for another device's workspace"). Graphs built
+    for inference and on GPUs (a pool each) keep the original's nodes.
     """
     if not training_graph_on_cpu():
         return x

@@ -72,7 +72,7 @@ class EnsembleNet(TrainingGraphNet, HybridBlock):
                 differentiable=learned))
 
     def hybrid_forward(self, F, x, **p):
-        outputs, x = [], graph_edge(F, x)
+        x, outputs = graph_edge(F, x), []
         for number, _, layers in self.layout:
             own, y = self._own[number], x
             for name, weights, _, kout, conv, relu in layers:
